@@ -1,0 +1,218 @@
+"""Reading an uploaded BPMN file into deployable process specs, reporting every problem at once."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+
+from .errors import Problem, ScriptRejected, ValidationFailed
+from .forms import form_expressions, parse_form
+from .sandbox import compile_expression, compile_script
+from .spiff_dialect import NSMAP, SmflowParser
+from .xml_safety import load_xml
+from .xsd import xsd_problems
+
+BPMN = "{%s}" % NSMAP["bpmn"]
+CAMUNDA = "{%s}" % NSMAP["camunda"]
+
+SUPPORTED_NODES = {
+    "startEvent", "endEvent", "userTask", "serviceTask", "scriptTask", "task", "manualTask",
+    "exclusiveGateway", "parallelGateway", "inclusiveGateway", "subProcess", "callActivity",
+    "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+}
+UNSUPPORTED_NODES = {
+    "sendTask": "发送任务", "receiveTask": "接收任务", "businessRuleTask": "业务规则任务 (DMN)",
+    "complexGateway": "复杂网关", "eventBasedGateway": "事件网关", "adHocSubProcess": "自由子流程",
+    "transaction": "事务子流程",
+}
+SUPPORTED_EVENTS = {
+    "timerEventDefinition", "errorEventDefinition", "escalationEventDefinition", "signalEventDefinition",
+    "terminateEventDefinition",
+}
+EVENT_NAMES = {
+    "messageEventDefinition": "消息事件", "conditionalEventDefinition": "条件事件",
+    "compensateEventDefinition": "补偿事件", "cancelEventDefinition": "取消事件", "linkEventDefinition": "链接事件",
+}
+
+
+@dataclass
+class ParsedProcess:
+    process_id: str
+    name: str | None
+    executable: bool
+    spec: object | None = None
+    subprocess_specs: dict = field(default_factory=dict)
+    owner: str | None = None
+    start_cycle: str | None = None  # the timeCycle expression of a timer start event
+
+
+@dataclass
+class ParsedFile:
+    sha256: str
+    processes: list[ParsedProcess]
+
+    @property
+    def executable(self) -> list[ParsedProcess]:
+        return [p for p in self.processes if p.executable]
+
+
+def _local(tag) -> str:
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _problem(element, message: str) -> Problem:
+    return Problem(message, element_id=element.get("id"), element_name=element.get("name"), line=element.sourceline)
+
+
+def _owner_element(element):
+    """The nearest ancestor-or-self with an id: what a person looks for in the modeler."""
+    while element is not None and element.get("id") is None:
+        element = element.getparent()
+    return element
+
+
+def _is_executable(process) -> bool:
+    return process.get("isExecutable", "true") == "true"
+
+
+def _support_problems(process, known_topics: set[str] | None) -> list[Problem]:
+    problems = []
+    for element in process.iter():
+        name = _local(element.tag)
+        if element.tag.startswith(BPMN) and name in UNSUPPORTED_NODES:
+            problems.append(_problem(element, f"引擎不能执行{UNSUPPORTED_NODES[name]} ({name})"))
+        elif name in EVENT_NAMES and element.tag.startswith(BPMN):
+            event = _owner_element(element.getparent())
+            problems.append(_problem(event, f"引擎不能执行{EVENT_NAMES[name]} ({name})"))
+        elif element.tag == BPMN + "serviceTask":
+            topic = element.get(CAMUNDA + "topic")
+            if not topic:
+                problems.append(_problem(element, '服务任务需要 camunda:type="external" 和 camunda:topic (处理程序名)'))
+            elif known_topics is not None and topic not in known_topics:
+                problems.append(_problem(element, f"没有名为 '{topic}' 的处理程序 (可用: {', '.join(sorted(known_topics))})"))
+        elif element.tag == BPMN + "scriptTask":
+            fmt = (element.get("scriptFormat") or "python").lower()
+            if fmt not in ("python", "py", "text/x-python"):
+                problems.append(_problem(element, f"只支持 Python 脚本, 不支持 '{element.get('scriptFormat')}'"))
+    return problems
+
+
+def _expressions(process) -> list[tuple[etree._Element, str, str, bool]]:
+    """Every (element, what, source, is_script) in the process that the sandbox will run."""
+    found = []
+    for element in process.iter():
+        if not isinstance(element.tag, str):
+            continue
+        name, owner = _local(element.tag), _owner_element(element)
+        if element.tag == BPMN + "conditionExpression" and (element.text or "").strip():
+            found.append((owner, "条件", element.text, False))
+        elif element.tag == BPMN + "script" and (element.text or "").strip():
+            found.append((owner, "脚本", element.text, True))
+        elif name in ("timeDate", "timeDuration", "timeCycle") and element.tag.startswith(BPMN):
+            found.append((owner, "定时器", element.text or "", False))
+        elif name in ("loopCardinality", "completionCondition") and (element.text or "").strip():
+            found.append((owner, "多实例", element.text, False))
+        elif element.tag == CAMUNDA + "property" and element.get("name") in ("smflow:scope", "smflow:due"):
+            found.append((owner, element.get("name"), element.get("value") or "", False))
+        elif element.tag == CAMUNDA + "inputParameter" and not len(element):
+            found.append((owner, f"参数 {element.get('name')}", (element.text or "").strip() or "None", False))
+        elif element.tag == BPMN + "userTask":
+            form, _ = parse_form(element)
+            found.extend((element, what, source, False) for what, source in form_expressions(form))
+    return found
+
+
+def _compile_problems(process) -> list[Problem]:
+    problems = []
+    for element, what, source, is_script in _expressions(process):
+        try:
+            (compile_script if is_script else compile_expression)(source)
+        except ScriptRejected as exc:
+            problems.append(_problem(element, f"{what}被沙箱拒绝: {exc.message}"))
+        except (SyntaxError, ValueError) as exc:
+            problems.append(_problem(element, f"{what}有语法错误: {exc}"))
+    return problems
+
+
+def _lane_problems(process) -> list[Problem]:
+    in_lanes = {ref.text for ref in process.iter(BPMN + "flowNodeRef")}
+    if not in_lanes:
+        return []
+    return [
+        _problem(task, "用户任务不在任何泳道中, 无法确定由哪个角色处理")
+        for task in process.iter(BPMN + "userTask")
+        if task.get("id") not in in_lanes and task.getparent() is process
+    ]
+
+
+def _process_property(process, name: str) -> str | None:
+    for prop in process.xpath("./bpmn:extensionElements/camunda:properties/camunda:property", namespaces=NSMAP):
+        if prop.get("name") == name:
+            return prop.get("value")
+    return None
+
+
+def _start_cycle(process) -> str | None:
+    for cycle in process.xpath("./bpmn:startEvent/bpmn:timerEventDefinition/bpmn:timeCycle", namespaces=NSMAP):
+        return (cycle.text or "").strip()
+    return None
+
+
+def _drop_data_associations(specs) -> None:
+    # In smflow, data objects document what passes between roles; values travel in task data.
+    # SpiffWorkflow would otherwise require every associated data object to hold a value.
+    for spec in specs:
+        for task_spec in spec.task_specs.values():
+            if hasattr(task_spec, "data_input_associations"):
+                task_spec.data_input_associations = []
+                task_spec.data_output_associations = []
+
+
+def parse_bpmn(data: bytes, filename: str | None = None, known_topics: set[str] | None = None) -> ParsedFile:
+    """Parse and check a BPMN file; raises ValidationFailed listing every problem found."""
+    root = load_xml(data, filename)
+    problems = xsd_problems(root)
+    if problems:
+        raise ValidationFailed(f"文件不符合 BPMN 2.0 规范 ({len(problems)} 处)", problems, file=filename)
+    processes = root.findall(f".//{BPMN}process")
+    executable = [p for p in processes if _is_executable(p)]
+    for process in executable:
+        problems += _support_problems(process, known_topics)
+        problems += _compile_problems(process)
+        problems += _lane_problems(process)
+    if executable:
+        problems += [_problem(store, "引擎不支持数据存储 (dataStore)") for store in root.iter(BPMN + "dataStore")]
+    if problems:
+        raise ValidationFailed(f"文件中有 {len(problems)} 处引擎无法执行的内容", problems, file=filename)
+
+    result = ParsedFile(sha256=hashlib.sha256(data).hexdigest(), processes=[
+        ParsedProcess(
+            process_id=process.get("id"), name=process.get("name"), executable=_is_executable(process),
+            owner=_process_property(process, "smflow:owner"), start_cycle=_start_cycle(process),
+        )
+        for process in processes
+    ])
+    if not executable:
+        return result  # stored for viewing only; nothing for SpiffWorkflow to build
+    parser = SmflowParser()
+    try:
+        parser.add_bpmn_xml(root, filename)
+        for parsed in result.executable:
+            parsed.spec = parser.get_spec(parsed.process_id)
+            parsed.subprocess_specs = parser.get_subprocess_specs(parsed.process_id)
+            _drop_data_associations([parsed.spec, *parsed.subprocess_specs.values()])
+    except ValidationException as exc:
+        line = exc.line_number if isinstance(exc.line_number, int) else None
+        problems.append(Problem(str(exc.args[0] if exc.args else exc), element_id=exc.id or None,
+                                element_name=exc.name or None, line=line))
+    except (SpiffWorkflowException, LookupError, TypeError, ValueError, AttributeError) as exc:
+        # SpiffWorkflow's parser has no element context for these; say what we know.
+        problems.append(Problem(f"无法解析该文件: {type(exc).__name__}: {exc}"))
+    problems += [_problem(element, message) for element, message in parser.smflow_problems]
+    if problems:
+        raise ValidationFailed(f"文件中有 {len(problems)} 处引擎无法执行的内容", problems, file=filename)
+    return result

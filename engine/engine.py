@@ -1,0 +1,347 @@
+"""The engine: deploy, start, route, claim, complete, and fire timers, one unit of work at a time.
+
+Every public method takes the caller's session and never commits (see store/unit_of_work.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from SpiffWorkflow.util.task import TaskState
+
+from . import definitions as bpmn_definitions
+from .clock import COMPANY_TZ, Clock
+from .errors import HandlerFailed, NotPermitted, SmflowError, StaleAction, ValidationFailed
+from .forms import validate_submission
+from .handler_api import HandlerContext, HandlerRegistry
+from .routing import ACTIVE_STATES, CLAIMED, COMPLETED, OPEN, Actor, TaskRef, can_unclaim, why_not
+from .runtime import Runtime, find_task
+from .sandbox import Sandbox
+from .store import audit, instances, org, tasks
+from .store import definitions as stored
+from .store.models import HumanTask, Job, ProcessDefinition, ProcessInstance
+from .timers import cycle_periods
+
+RETRY_DELAYS = (60, 300, 1800, 7200)  # seconds between handler retries
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    process_id: str
+    version: int
+    status: str  # deployed | unchanged
+    name: str | None
+    executable: bool
+
+    def to_dict(self) -> dict:
+        return {"process_id": self.process_id, "version": self.version, "status": self.status,
+                "name": self.name, "executable": self.executable}
+
+
+def _task_ref(row: HumanTask) -> TaskRef:
+    return TaskRef(role=row.role, scope=row.scope, state=row.state, assignee=row.assignee)
+
+
+class Engine:
+    def __init__(self, handlers: HandlerRegistry, sandbox: Sandbox | None = None, clock: Clock | None = None):
+        self.handlers = handlers
+        self.sandbox = sandbox or Sandbox()
+        self.clock = clock or Clock()
+        self.runtime = Runtime(self.sandbox, self.clock)
+        self._specs: dict[int, tuple] = {}
+
+    # -- deploy ---------------------------------------------------------------------------------
+    def deploy(self, session: Session, data: bytes, filename: str | None = None,
+               by: str | None = None) -> list[DeployResult]:
+        """Check a BPMN file and store a new version of each process in it; raises ValidationFailed."""
+        parsed = bpmn_definitions.parse_bpmn(data, filename, known_topics=self.handlers.topics)
+        now = self.clock.now()
+        stored.save_file(session, parsed.sha256, data, filename, by, now)
+        results = []
+        for process in parsed.processes:
+            same = session.scalars(select(ProcessDefinition).where(
+                ProcessDefinition.process_id == process.process_id,
+                ProcessDefinition.file_sha256 == parsed.sha256)).first()
+            if same is not None:
+                results.append(DeployResult(process.process_id, same.version, "unchanged", same.name, same.executable))
+                continue
+            spec_json = (self.runtime.dump_spec(process.spec, process.subprocess_specs)
+                         if process.executable else None)
+            row = stored.add_definition(
+                session, process_id=process.process_id, version=stored.next_version(session, process.process_id),
+                name=process.name, executable=process.executable, file_sha256=parsed.sha256, spec_json=spec_json,
+                owner=process.owner, start_cycle=process.start_cycle, deployed_by=by, deployed_at=now,
+            )
+            audit.record(session, "deployed", now, actor=by, process_id=row.process_id, version=row.version,
+                         sha256=parsed.sha256, executable=row.executable, filename=filename)
+            results.append(DeployResult(row.process_id, row.version, "deployed", row.name, row.executable))
+        return results
+
+    # -- start ----------------------------------------------------------------------------------
+    def start(self, session: Session, process_id: str, by: str | None, data: dict | None = None,
+              version: int | None = None, business_key: str | None = None,
+              started_at: datetime | None = None) -> int:
+        """Start an instance and run it until it waits; returns the instance id."""
+        definition = stored.get_version(session, process_id, version)
+        if not definition.executable:
+            raise NotPermitted(f"流程 '{process_id}' 仅供查看 (isExecutable=false), 不能启动")
+        if by is not None:
+            org.get_user(session, by)
+        if data is not None and not isinstance(data, dict):
+            raise ValidationFailed("初始数据应为 JSON 对象", [])
+        if business_key and instances.by_business_key(session, process_id, business_key):
+            raise StaleAction(f"流程 '{process_id}' 已有业务键为 '{business_key}' 的实例", business_key=business_key)
+        now = self.clock.now()
+        start_time = (started_at or now).astimezone(COMPANY_TZ)
+        initial = {**org.org_snapshot(session), "started_at": start_time.isoformat(), "started_by": by,
+                   **(data or {})}
+        spec, subprocess_specs = self._spec(definition)
+        workflow = self.runtime.new_workflow(spec, subprocess_specs, initial)
+        row = instances.add(session, definition_id=definition.id, process_id=process_id, version=definition.version,
+                            status="running", state="{}", business_key=business_key, started_by=by, started_at=now)
+        audit.record(session, "started", now, actor=by, instance_id=row.id, process_id=process_id,
+                     version=definition.version, business_key=business_key)
+        self._advance_and_save(session, row, workflow, by)
+        return row.id
+
+    # -- route ----------------------------------------------------------------------------------
+    def actor(self, session: Session, login: str) -> Actor:
+        return org.actor(session, login)
+
+    def inbox(self, session: Session, login: str) -> list[HumanTask]:
+        """The tasks assigned to `login` and the unclaimed tasks of their roles in their scopes."""
+        return tasks.inbox(session, org.actor(session, login))
+
+    def claim(self, session: Session, task_id: int, login: str) -> HumanTask:
+        row, actor = tasks.get(session, task_id), org.actor(session, login)
+        if row.state == CLAIMED and row.assignee == login:
+            return row
+        self._check_can_act(session, actor, row)
+        now = self.clock.now()
+        if not tasks.transition(session, row.id, (OPEN,), state=CLAIMED, assignee=login, claimed_at=now):
+            session.refresh(row)
+            self._check_can_act(session, actor, row)
+        audit.record(session, "claimed", now, actor=login, instance_id=row.instance_id, task_id=row.id)
+        session.refresh(row)
+        return row
+
+    def unclaim(self, session: Session, task_id: int, login: str) -> HumanTask:
+        row, actor = tasks.get(session, task_id), org.actor(session, login)
+        if not can_unclaim(actor, _task_ref(row)):
+            raise NotPermitted("只有认领人或管理员可以退回该任务" if row.state == CLAIMED else "该任务未被认领")
+        now = self.clock.now()
+        if not tasks.transition(session, row.id, (CLAIMED,), state=OPEN, assignee=None, claimed_at=None):
+            raise StaleAction("该任务的状态刚刚改变, 请刷新")
+        audit.record(session, "unclaimed", now, actor=login, instance_id=row.instance_id, task_id=row.id,
+                     holder=row.assignee)
+        session.refresh(row)
+        return row
+
+    def _check_can_act(self, session: Session, actor: Actor, row: HumanTask) -> None:
+        if row.state == COMPLETED:
+            who = org.get_user(session, row.completed_by).name if row.completed_by else "他人"
+            when = row.completed_at.astimezone(COMPANY_TZ).strftime("%Y-%m-%d %H:%M:%S")
+            raise StaleAction(f"该任务已由 {who} ({row.completed_by}) 于 {when} 完成", task_id=row.id,
+                              completed_by=row.completed_by, completed_at=row.completed_at.isoformat())
+        holder = None
+        if row.assignee and row.assignee != actor.login:
+            holder = f"{org.get_user(session, row.assignee).name} ({row.assignee})"
+        reason = why_not(actor, _task_ref(row), holder)
+        if reason:
+            raise (StaleAction if row.state not in ACTIVE_STATES else NotPermitted)(reason, task_id=row.id)
+
+    # -- complete -------------------------------------------------------------------------------
+    def complete(self, session: Session, task_id: int, login: str, data: dict) -> HumanTask:
+        """Validate and submit a task's form, then run the process on until it waits again."""
+        row, actor = tasks.get(session, task_id), org.actor(session, login)
+        self._check_can_act(session, actor, row)
+        instance = instances.get(session, row.instance_id)
+        workflow = self._load(instance)
+        task = find_task(workflow, row.task_guid)
+        if task.state != TaskState.READY:
+            raise StaleAction("流程已不在等待该任务, 请刷新", task_id=row.id)
+        values = validate_submission(row.form, data, task.data, self.sandbox)
+        now = self.clock.now()
+        if not tasks.transition(session, row.id, ACTIVE_STATES, state=COMPLETED, assignee=login,
+                                completed_by=login, completed_at=now, submitted=values):
+            session.refresh(row)
+            self._check_can_act(session, actor, row)
+        self.runtime.complete_user_task(workflow, row.task_guid, values)
+        audit.record(session, "completed", now, actor=login, instance_id=row.instance_id, task_id=row.id,
+                     step=row.step, name=row.name, data=values)
+        self._advance_and_save(session, instance, workflow, login)
+        session.refresh(row)
+        return row
+
+    def save_draft(self, session: Session, task_id: int, login: str, data: dict) -> None:
+        row, actor = tasks.get(session, task_id), org.actor(session, login)
+        self._check_can_act(session, actor, row)
+        row.draft = data
+
+    # -- timers, schedules and retries ----------------------------------------------------------
+    def due_timer_instances(self, session: Session) -> list[int]:
+        return instances.due_for_timers(session, self.clock.now())
+
+    def fire_timers(self, session: Session, instance_id: int) -> None:
+        """Let the instance's due timers fire and run on."""
+        instance = instances.get(session, instance_id)
+        if instance.status != "running":
+            return
+        workflow = self._load(instance)
+        self.runtime.fire_timers(workflow)
+        audit.record(session, "timer_fired", self.clock.now(), instance_id=instance_id)
+        self._advance_and_save(session, instance, workflow, None)
+
+    def start_scheduled(self, session: Session) -> list[int]:
+        """Start this period's instance of every process with a timer-cycle start event, once per period."""
+        started = []
+        now = self.clock.now()
+        for definition in stored.latest_of_each(session):
+            if not (definition.executable and definition.start_cycle):
+                continue
+            cycle = self.sandbox.evaluate(definition.start_cycle, {})
+            periods = cycle_periods(str(cycle), now)
+            if not periods:
+                continue
+            # A missed period is not back-filled: only the current one runs.
+            period = periods[-1].astimezone(COMPANY_TZ)
+            key = period.strftime("%Y-%m-%d")
+            if instances.by_business_key(session, definition.process_id, key):
+                continue
+            started.append(self.start(session, definition.process_id, None, business_key=key, started_at=period))
+        return started
+
+    def due_jobs(self, session: Session) -> list[int]:
+        return list(session.scalars(select(Job.id).where(Job.done.is_(False), Job.due_at <= self.clock.now())
+                                    .order_by(Job.due_at)))
+
+    def retry_job(self, session: Session, job_id: int) -> bool:
+        """Run a failed service task again; True when it went through."""
+        job = session.get(Job, job_id)
+        instance = instances.get(session, job.instance_id)
+        workflow = self._load(instance)
+        job.attempts += 1
+        self._advance_and_save(session, instance, workflow, None)
+        task = find_task(workflow, job.task_guid)
+        job.done = task.state != TaskState.STARTED
+        return job.done
+
+    # -- instances ------------------------------------------------------------------------------
+    def show(self, session: Session, instance_id: int) -> dict:
+        instance = instances.get(session, instance_id)
+        workflow = self._load(instance)
+        last = workflow.last_task or workflow.task_tree
+        return {
+            "instance_id": instance.id, "process_id": instance.process_id, "version": instance.version,
+            "status": instance.status, "business_key": instance.business_key,
+            "started_by": instance.started_by, "started_at": instance.started_at.isoformat(),
+            "tasks": [human_task_dict(t) for t in tasks.for_instance(session, instance.id)],
+            "events": [{"kind": e.kind, "actor": e.actor, "at": e.at.isoformat(), "detail": e.detail}
+                       for e in audit.for_instance(session, instance.id)],
+            "data": last.data,
+        }
+
+    def workflow_data(self, session: Session, instance_id: int) -> dict:
+        instance = instances.get(session, instance_id)
+        workflow = self._load(instance)
+        return (workflow.last_task or workflow.task_tree).data
+
+    # -- internals ------------------------------------------------------------------------------
+    def _spec(self, definition: ProcessDefinition):
+        cached = self._specs.get(definition.id)
+        if cached is None:
+            cached = self.runtime.load_spec(definition.spec_json)
+            self._specs[definition.id] = cached
+        return cached
+
+    def _load(self, instance: ProcessInstance):
+        definition = session_get_definition(instance)
+        spec, subprocess_specs = self._spec(definition)
+        return self.runtime.load_state(instance.state, spec, subprocess_specs)
+
+    def _advance_and_save(self, session: Session, instance: ProcessInstance, workflow, actor: str | None) -> None:
+        revision = instance.revision
+        now = self.clock.now()
+        skip = set(session.scalars(select(Job.task_guid).where(Job.instance_id == instance.id,
+                                                                Job.done.is_(False), Job.due_at > now)))
+
+        def dispatch(task, topic, params):
+            ctx = HandlerContext(session=session, instance_id=instance.id, process_id=instance.process_id,
+                                 version=instance.version, element_id=task.task_spec.bpmn_id,
+                                 step=task.task_spec.extensions.get("smflow:step"), actor=actor, now=now,
+                                 business_key=instance.business_key)
+            try:
+                return self.handlers(topic, ctx, params)
+            except SmflowError as exc:
+                raise exc if isinstance(exc, HandlerFailed) else HandlerFailed(exc.message, retryable=False) from exc
+            except Exception as exc:  # noqa: BLE001 - a handler bug must not lose the instance
+                raise HandlerFailed(f"处理程序 '{topic}' 出错: {type(exc).__name__}: {exc}") from exc
+
+        advance = self.runtime.advance(workflow, dispatch, skip)
+        for decision in advance.decisions:
+            audit.record(session, "gateway", now, actor=actor, instance_id=instance.id, **decision)
+        for call in advance.service_calls:
+            audit.record(session, "service_task", now, actor=actor, instance_id=instance.id, **call)
+        for failure in advance.failures:
+            audit.record(session, "error", now, actor=actor, instance_id=instance.id, **failure)
+            self._schedule_retry(session, instance.id, failure, now)
+        self._sync_tasks(session, instance, workflow, now, actor)
+        done = workflow.is_completed()
+        instances.save_state(session, instance, revision, self.runtime.dump_state(workflow),
+                             "completed" if done else "running",
+                             None if done else self.runtime.next_timer(workflow), now if done else None)
+        if done:
+            audit.record(session, "instance_completed", now, actor=actor, instance_id=instance.id)
+
+    def _schedule_retry(self, session: Session, instance_id: int, failure: dict, now: datetime) -> None:
+        job = session.scalars(select(Job).where(Job.task_guid == failure["task_guid"], Job.done.is_(False))).first()
+        if job is None:
+            job = Job(instance_id=instance_id, task_guid=failure["task_guid"], topic=failure["topic"] or "",
+                      attempts=0, done=False, due_at=now)
+            session.add(job)
+        delay = RETRY_DELAYS[min(job.attempts, len(RETRY_DELAYS) - 1)]
+        job.due_at = now + timedelta(seconds=delay if failure["retryable"] else 10 * 365 * 86400)
+        job.last_error = failure["error"]
+
+    def _sync_tasks(self, session: Session, instance: ProcessInstance, workflow, now: datetime,
+                    actor: str | None) -> None:
+        ready = self.runtime.ready_tasks(workflow)
+        existing = {t.task_guid for t in tasks.active_for_instance(session, instance.id)}
+        roles: dict[str | None, str] = {}
+        for item in ready:
+            if item.guid in existing:
+                continue
+            if item.lane not in roles:
+                roles[item.lane] = org.role_for_lane(session, item.lane)
+            row = tasks.add(
+                session, task_guid=item.guid, instance_id=instance.id, process_id=instance.process_id,
+                element_id=item.element_id, step=item.step, name=item.name, documentation=item.documentation,
+                lane=item.lane, role=roles[item.lane], scope=item.scope, state=OPEN, due_at=item.due_at,
+                form=item.form, prefill=item.prefill, created_at=now,
+            )
+            audit.record(session, "task_created", now, actor=actor, instance_id=instance.id, task_id=row.id,
+                         step=row.step, name=row.name, role=row.role, scope=row.scope)
+        for row in tasks.cancel_missing(session, instance.id, {r.guid for r in ready}, now):
+            audit.record(session, "task_cancelled", now, actor=actor, instance_id=instance.id, task_id=row.id)
+
+
+def session_get_definition(instance: ProcessInstance) -> ProcessDefinition:
+    from sqlalchemy.orm import object_session
+
+    return object_session(instance).get(ProcessDefinition, instance.definition_id)
+
+
+def human_task_dict(row: HumanTask) -> dict:
+    return {
+        "task_id": row.id, "instance_id": row.instance_id, "process_id": row.process_id, "step": row.step,
+        "name": row.name, "role": row.role, "scope": row.scope, "state": row.state, "assignee": row.assignee,
+        "due_at": row.due_at.isoformat() if row.due_at else None,
+        "form": [{"id": f["id"], "label": f.get("label"), "type": f["type"], "required": bool(f.get("required")),
+                  "options": [o["id"] for o in f.get("options", [])] or None}
+                 for f in (row.form or {}).get("fields", [])],
+        "completed_by": row.completed_by,
+        "completed_at": row.completed_at.isoformat() if row.completed_at else None,
+    }

@@ -1,0 +1,50 @@
+"""What a service-task handler receives, and how handlers are registered by topic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy.orm import Session
+
+
+@dataclass
+class HandlerContext:
+    """Where a handler is running: the unit of work, the instance and the step, and who triggered it."""
+
+    session: Session
+    instance_id: int
+    process_id: str
+    version: int
+    element_id: str
+    step: str | None
+    actor: str | None
+    now: datetime
+    business_key: str | None = None
+
+
+Handler = Callable[..., dict | None]
+
+
+class HandlerRegistry:
+    """Handlers by topic (`camunda:topic`). A handler is `fn(ctx, **params) -> dict | None`."""
+
+    def __init__(self, handlers: dict[str, Handler] | None = None):
+        self._handlers: dict[str, Handler] = dict(handlers or {})
+
+    def register(self, topic: str, handler: Handler | None = None):
+        if handler is None:
+            return lambda fn: self.register(topic, fn)
+        self._handlers[topic] = handler
+        return handler
+
+    def get(self, topic: str) -> Handler | None:
+        return self._handlers.get(topic)
+
+    @property
+    def topics(self) -> set[str]:
+        return set(self._handlers)
+
+    def __call__(self, topic: str, ctx: HandlerContext, params: dict[str, Any]) -> dict | None:
+        return self._handlers[topic](ctx, **params)

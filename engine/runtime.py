@@ -1,0 +1,267 @@
+"""Running workflows in memory: create, restore, advance, read ready work, fire timers.
+
+No database here: the engine hands in the spec and gets back state (JSON) and facts to persist.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
+from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from .clock import Clock
+from .errors import HandlerFailed, ScriptRejected, SmflowError
+from .sandbox import Sandbox
+from .script_engine import SandboxScriptEngine
+from .spiff_dialect import make_serializer
+from .timers import TimerEventDefinition
+
+ANY_SCOPE = "*"
+
+
+class WorkflowError(SmflowError):
+    """A script, condition or expression failed while the process ran."""
+
+
+class _StatelessSpecConverter(BpmnWorkflowConverter):
+    """The workflow without its spec: the spec is stored once per definition version."""
+
+    def to_dict(self, workflow):
+        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct, spec=None, subprocess_specs=None):
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        from uuid import UUID
+
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+@dataclass
+class ReadyTask:
+    """A user task waiting for a person, with everything routing and the inbox need."""
+
+    guid: str
+    element_id: str
+    name: str
+    step: str | None
+    lane: str | None
+    scope: str
+    due_at: datetime | None
+    form: dict | None
+    prefill: dict | None
+    documentation: str | None
+
+
+@dataclass
+class Advance:
+    """What happened while the workflow ran: audit facts and handler failures."""
+
+    decisions: list[dict] = field(default_factory=list)
+    service_calls: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+
+
+ServiceDispatch = Callable[[Task, str, dict], dict | None]
+
+
+def _describe(exc: Exception) -> str:
+    inner = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
+    if isinstance(inner, SmflowError):
+        return inner.message
+    if isinstance(exc, ScriptRejected):
+        return exc.message
+    return str(exc)
+
+
+class Runtime:
+    def __init__(self, sandbox: Sandbox, clock: Clock):
+        self.sandbox = sandbox
+        self.clock = clock
+        self.script_engine = SandboxScriptEngine(sandbox, clock)
+        self.serializer = make_serializer()
+        self._state_converter = _StatelessSpecConverter(BpmnWorkflow, self.serializer.registry)
+
+    # -- specs and state -------------------------------------------------------------------------
+    def dump_spec(self, spec, subprocess_specs: dict) -> str:
+        registry = self.serializer.registry
+        return json.dumps({
+            "spec": registry.convert(spec),
+            "subprocess_specs": {k: registry.convert(v) for k, v in subprocess_specs.items()},
+        })
+
+    def load_spec(self, spec_json: str):
+        dct = json.loads(spec_json)
+        registry = self.serializer.registry
+        return registry.restore(dct["spec"]), {k: registry.restore(v) for k, v in dct["subprocess_specs"].items()}
+
+    def new_workflow(self, spec, subprocess_specs: dict, data: dict) -> BpmnWorkflow:
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+        workflow.task_tree.data.update(data)
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.data.update(data)
+        return workflow
+
+    def dump_state(self, workflow: BpmnWorkflow) -> str:
+        registry = self.serializer.registry
+        registry._encoder_mode = True
+        try:
+            dct = self._state_converter.to_dict(workflow)
+        finally:
+            registry._encoder_mode = False
+        dct[self.serializer.VERSION_KEY] = self.serializer.VERSION
+        return json.dumps(dct, ensure_ascii=False)
+
+    def load_state(self, state: str, spec, subprocess_specs: dict) -> BpmnWorkflow:
+        dct = json.loads(state)
+        self.serializer.migrate(dct)
+        workflow = self._state_converter.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
+        # Deserialization attaches SpiffWorkflow's default (unrestricted) engine; never keep it.
+        workflow.script_engine = self.script_engine
+        return workflow
+
+    # -- running --------------------------------------------------------------------------------
+    def advance(self, workflow: BpmnWorkflow, dispatch: ServiceDispatch, skip: set[str] | None = None) -> Advance:
+        """Run engine steps, then service tasks, until every branch waits for a person, a timer or a retry."""
+        result, skip = Advance(), set(skip or ())
+
+        def record(task: Task):
+            spec = task.task_spec
+            if isinstance(spec, (ExclusiveGateway, InclusiveGateway)):
+                chosen = [c.task_spec.bpmn_name or c.task_spec.bpmn_id for c in task.children
+                          if c.has_state(TaskState.DEFINITE_MASK | TaskState.FINISHED_MASK)]
+                result.decisions.append({"element_id": spec.bpmn_id, "name": spec.bpmn_name, "chosen": chosen})
+
+        while True:
+            try:
+                workflow.do_engine_steps(did_complete_task=record)
+            except SpiffWorkflowException as exc:
+                raise WorkflowError(f"流程运行出错: {_describe(exc)}", element_id=_element_of(exc)) from exc
+            pending = [t for t in workflow.get_tasks(state=TaskState.STARTED)
+                       if isinstance(t.task_spec, ServiceTask) and str(t.id) not in skip]
+            if not pending:
+                return result
+            for task in pending:
+                topic = task.task_spec.extensions.get("smflow:topic")
+                try:
+                    params = {name: self.script_engine.evaluate(task, expr)
+                              for name, expr in task.task_spec.extensions.get("smflow:params", {}).items()}
+                    output = dispatch(task, topic, params)
+                except (HandlerFailed, SpiffWorkflowException, ScriptRejected) as exc:
+                    skip.add(str(task.id))
+                    result.failures.append({"task_guid": str(task.id), "topic": topic,
+                                            "element_id": task.task_spec.bpmn_id, "error": _describe(exc),
+                                            "retryable": getattr(exc, "retryable", False)})
+                    continue
+                task.data.update(output or {})
+                task.complete()
+                result.service_calls.append({"element_id": task.task_spec.bpmn_id, "topic": topic})
+
+    def ready_tasks(self, workflow: BpmnWorkflow) -> list[ReadyTask]:
+        return [self._describe_ready(t) for t in workflow.get_tasks(state=TaskState.READY, manual=True)]
+
+    def _describe_ready(self, task: Task) -> ReadyTask:
+        spec = task.task_spec
+        ext = getattr(spec, "extensions", {}) or {}
+        scope = ANY_SCOPE
+        if ext.get("smflow:scope"):
+            scope = self._evaluate(task, ext["smflow:scope"], "范围 smflow:scope")
+            scope = ANY_SCOPE if scope in (None, "") else str(scope)
+        form = ext.get("smflow:form")
+        prefill = {}
+        for f in (form or {}).get("fields", []):
+            if f.get("rows"):
+                prefill[f["id"]] = self._evaluate(task, f["rows"], f"表单 {f['id']} 的 rows")
+            elif f["id"] in task.data:
+                # A step that revises an earlier answer starts from it (and read-only fields show it).
+                prefill[f["id"]] = task.data[f["id"]]
+        return ReadyTask(
+            guid=str(task.id), element_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
+            step=ext.get("smflow:step"), lane=ext.get("smflow:lane") or spec.lane, scope=scope,
+            due_at=self._due(task, ext.get("smflow:due")), form=form, prefill=prefill or None,
+            documentation=spec.documentation,
+        )
+
+    def _evaluate(self, task: Task, expression: str, what: str) -> Any:
+        try:
+            return self.script_engine.evaluate(task, expression)
+        except Exception as exc:  # noqa: BLE001 - reported with the element so the owner can fix the diagram
+            raise WorkflowError(f"{what} 计算失败: {_describe(exc)}", element_id=task.task_spec.bpmn_id) from exc
+
+    def _due(self, task: Task, expression: str | None) -> datetime | None:
+        if not expression:
+            return None
+        value = str(self._evaluate(task, expression, "期限 smflow:due"))
+        parsed = TimerEventDefinition.parse_time_or_duration(value)
+        if isinstance(parsed, dict):
+            start = self.clock.now()
+            return start + TimerEventDefinition.get_timedelta_from_start(parsed, start)
+        return parsed
+
+    def complete_user_task(self, workflow: BpmnWorkflow, guid: str, values: dict) -> None:
+        """Merge a validated submission into the task and complete it.
+
+        In a multi-instance task whose item is a dict, the submission is also merged into the item,
+        so the collection ends up holding every instance's answers.
+        """
+        task = find_task(workflow, guid)
+        task.data.update(values)
+        parent = task.parent
+        if parent is not None and isinstance(parent.task_spec, MultiInstanceTask):
+            item_ref = parent.task_spec.input_item or parent.task_spec.output_item
+            if item_ref is not None and isinstance(task.data.get(item_ref.bpmn_id), dict):
+                task.data[item_ref.bpmn_id] = {**task.data[item_ref.bpmn_id], **values}
+        try:
+            task.run()
+        except SpiffWorkflowException as exc:
+            raise WorkflowError(f"流程运行出错: {_describe(exc)}", element_id=task.task_spec.bpmn_id) from exc
+
+    def next_timer(self, workflow: BpmnWorkflow) -> datetime | None:
+        due = []
+        for pending in workflow.waiting_events():
+            value = pending.value
+            if isinstance(value, dict):
+                value = value.get("next")
+            if isinstance(value, str):
+                try:
+                    parsed = TimerEventDefinition.parse_time_or_duration(value)
+                except (ValueError, TypeError):
+                    continue
+                if isinstance(parsed, datetime):
+                    due.append(parsed)
+        return min(due) if due else None
+
+    def fire_timers(self, workflow: BpmnWorkflow) -> None:
+        workflow.refresh_timers()
+
+
+def find_task(workflow: BpmnWorkflow, guid: str) -> Task:
+    from uuid import UUID
+
+    task = workflow.get_task_from_id(UUID(guid))
+    if task is None:
+        raise KeyError(guid)
+    return task
+
+
+def _element_of(exc: Exception) -> str | None:
+    task = getattr(exc, "task", None)
+    return getattr(getattr(task, "task_spec", None), "bpmn_id", None)

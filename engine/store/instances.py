@@ -1,0 +1,62 @@
+"""Process instances: their serialized state, guarded by an optimistic-lock revision."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..errors import Conflict, NotFound
+from .models import ProcessInstance
+
+
+def get(session: Session, instance_id: int) -> ProcessInstance:
+    row = session.get(ProcessInstance, instance_id)
+    if row is None:
+        raise NotFound(f"没有编号为 {instance_id} 的流程实例", instance_id=instance_id)
+    return row
+
+
+def by_business_key(session: Session, process_id: str, key: str) -> ProcessInstance | None:
+    return session.scalars(select(ProcessInstance).where(
+        ProcessInstance.process_id == process_id, ProcessInstance.business_key == key)).first()
+
+
+def add(session: Session, **columns) -> ProcessInstance:
+    row = ProcessInstance(revision=1, **columns)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def save_state(session: Session, row: ProcessInstance, expected_revision: int, state: str, status: str,
+               next_timer_at: datetime | None, ended_at: datetime | None) -> int:
+    """Write new state if nobody else did since `expected_revision` was read; raises Conflict otherwise."""
+    result = session.execute(
+        update(ProcessInstance)
+        .where(ProcessInstance.id == row.id, ProcessInstance.revision == expected_revision)
+        .values(state=state, status=status, revision=expected_revision + 1, next_timer_at=next_timer_at,
+                ended_at=ended_at)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise Conflict("流程实例刚被其他人更新, 请重试", instance_id=row.id)
+    session.expire(row)
+    return expected_revision + 1
+
+
+def listing(session: Session, process_id: str | None = None, limit: int = 500) -> list[ProcessInstance]:
+    query = select(ProcessInstance).order_by(ProcessInstance.id.desc()).limit(limit)
+    if process_id:
+        query = query.where(ProcessInstance.process_id == process_id)
+    return list(session.scalars(query))
+
+
+def due_for_timers(session: Session, now: datetime, limit: int = 100) -> list[int]:
+    query = (select(ProcessInstance.id)
+             .where(ProcessInstance.status == "running", ProcessInstance.next_timer_at <= now)
+             .order_by(ProcessInstance.next_timer_at).limit(limit))
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))

@@ -1,0 +1,77 @@
+"""Users, roles, grants and the organisation units that scopes are made of."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..errors import NotFound, ValidationFailed, Problem
+from ..routing import Actor
+from .models import Grant, OrgUnit, Role, User
+
+
+def get_user(session: Session, login: str) -> User:
+    user = session.get(User, login)
+    if user is None or not user.active:
+        raise NotFound(f"没有用户 '{login}'", login=login)
+    return user
+
+
+def actor(session: Session, login: str) -> Actor:
+    user = get_user(session, login)
+    grants = session.execute(select(Grant.role, Grant.scope).where(Grant.login == login)).all()
+    return Actor(login=user.login, name=user.name, grants=frozenset((r, s) for r, s in grants))
+
+
+def add_user(session: Session, login: str, name: str, password_hash: str | None) -> User:
+    if not login or not login.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        raise ValidationFailed("登录名只能包含字母、数字、- _ .", [Problem("登录名不合法", field="login")])
+    if session.get(User, login) is not None:
+        raise ValidationFailed(f"用户 '{login}' 已存在", [Problem("登录名已被使用", field="login")])
+    user = User(login=login, name=name, password_hash=password_hash, active=True)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def grant(session: Session, login: str, role: str, scope: str = "*") -> bool:
+    """Give `login` the role in scope; False when the grant already existed."""
+    get_user(session, login)
+    exists = session.scalars(select(Grant).where(Grant.login == login, Grant.role == role,
+                                                 Grant.scope == scope)).first()
+    if exists:
+        return False
+    session.add(Grant(login=login, role=role, scope=scope))
+    session.flush()
+    return True
+
+
+def users_with_grants(session: Session) -> list[tuple[User, list[Grant]]]:
+    users = list(session.scalars(select(User).order_by(User.login)))
+    grants: dict[str, list[Grant]] = {}
+    for g in session.scalars(select(Grant).order_by(Grant.id)):
+        grants.setdefault(g.login, []).append(g)
+    return [(u, grants.get(u.login, [])) for u in users]
+
+
+def role_for_lane(session: Session, lane: str | None) -> str:
+    """The role a lane name stands for: a role's name or one of its aliases, else the lane name itself."""
+    if not lane:
+        return "*"
+    if session.get(Role, lane) is not None:
+        return lane
+    for role in session.scalars(select(Role).where(Role.aliases.is_not(None))):
+        if lane in (role.aliases or []):
+            return role.name
+    return lane
+
+
+def org_snapshot(session: Session) -> dict:
+    """The organisation as every new instance sees it (regions, offices, channels, product lines)."""
+    units = list(session.scalars(select(OrgUnit).order_by(OrgUnit.kind, OrgUnit.position, OrgUnit.id)))
+    return {
+        "regions": [u.name for u in units if u.kind == "region"],
+        "offices": [{"name": u.name, "region": u.parent, "scope": u.scope} for u in units if u.kind == "office"],
+        "channels": [u.name for u in units if u.kind == "channel"],
+        "product_lines": [u.name for u in units if u.kind == "product_line"],
+    }

@@ -1,0 +1,71 @@
+"""Human tasks: the rows behind every inbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from ..errors import NotFound
+from ..routing import ACTIVE_STATES, ADMIN_ROLE, ANY, CLAIMED, OPEN, Actor
+from .models import HumanTask
+
+
+def get(session: Session, task_id: int) -> HumanTask:
+    row = session.get(HumanTask, task_id)
+    if row is None:
+        raise NotFound(f"没有编号为 {task_id} 的任务", task_id=task_id)
+    return row
+
+
+def active_for_instance(session: Session, instance_id: int) -> list[HumanTask]:
+    return list(session.scalars(select(HumanTask).where(
+        HumanTask.instance_id == instance_id, HumanTask.state.in_(ACTIVE_STATES)).order_by(HumanTask.id)))
+
+
+def for_instance(session: Session, instance_id: int) -> list[HumanTask]:
+    return list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)
+                                .order_by(HumanTask.id)))
+
+
+def inbox(session: Session, actor: Actor) -> list[HumanTask]:
+    """Tasks claimed by the actor, plus the unclaimed tasks of their roles in their scopes."""
+    reachable = []
+    for role, scope in actor.grants:
+        if role == ADMIN_ROLE:
+            continue
+        role_match = or_(HumanTask.role == role, HumanTask.role == ANY)
+        if scope == ANY:
+            reachable.append(role_match)
+        else:
+            reachable.append(and_(role_match, or_(HumanTask.scope == scope,
+                                                  HumanTask.scope.startswith(scope + "/", autoescape=True))))
+    mine = and_(HumanTask.state == CLAIMED, HumanTask.assignee == actor.login)
+    condition = or_(mine, and_(HumanTask.state == OPEN, or_(*reachable))) if reachable else mine
+    return list(session.scalars(select(HumanTask).where(condition)
+                                .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)))
+
+
+def transition(session: Session, task_id: int, from_states: tuple[str, ...], **values) -> bool:
+    """Move a task on only if it is still in one of `from_states`: the guard against double actions."""
+    result = session.execute(
+        update(HumanTask).where(HumanTask.id == task_id, HumanTask.state.in_(from_states)).values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def add(session: Session, **columns) -> HumanTask:
+    row = HumanTask(**columns)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def cancel_missing(session: Session, instance_id: int, keep_guids: set[str], at: datetime) -> list[HumanTask]:
+    """Cancel the active tasks of an instance that the workflow no longer waits for."""
+    gone = [t for t in active_for_instance(session, instance_id) if t.task_guid not in keep_guids]
+    for row in gone:
+        row.state, row.completed_at = "cancelled", at
+    return gone
