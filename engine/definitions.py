@@ -138,6 +138,18 @@ def _compile_problems(process) -> list[Problem]:
     return problems
 
 
+def _form_and_parameter_problems(process) -> list[Problem]:
+    problems = []
+    for task in process.iter(BPMN + "userTask"):
+        _, found = parse_form(task)
+        problems += [_problem(_owner_element(element), message) for element, message in found]
+    for param in process.iter(CAMUNDA + "inputParameter"):
+        if len(param):
+            problems.append(_problem(_owner_element(param),
+                                     f"输入参数 '{param.get('name')}' 只能是一个 Python 表达式 (不支持脚本/列表/映射)"))
+    return problems
+
+
 def _lane_problems(process) -> list[Problem]:
     in_lanes = {ref.text for ref in process.iter(BPMN + "flowNodeRef")}
     if not in_lanes:
@@ -183,6 +195,7 @@ def parse_bpmn(data: bytes, filename: str | None = None, known_topics: set[str] 
     for process in executable:
         problems += _support_problems(process, known_topics)
         problems += _compile_problems(process)
+        problems += _form_and_parameter_problems(process)
         problems += _lane_problems(process)
     if executable:
         problems += [_problem(store, "引擎不支持数据存储 (dataStore)") for store in root.iter(BPMN + "dataStore")]
@@ -212,7 +225,6 @@ def parse_bpmn(data: bytes, filename: str | None = None, known_topics: set[str] 
     except (SpiffWorkflowException, LookupError, TypeError, ValueError, AttributeError) as exc:
         # SpiffWorkflow's parser has no element context for these; say what we know.
         problems.append(Problem(f"无法解析该文件: {type(exc).__name__}: {exc}"))
-    problems += [_problem(element, message) for element, message in parser.smflow_problems]
     if problems:
         raise ValidationFailed(f"文件中有 {len(problems)} 处引擎无法执行的内容", problems, file=filename)
     return result

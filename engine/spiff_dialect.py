@@ -61,9 +61,6 @@ class _OwnExtensions:
             extensions["smflow:lane"] = own_lane or self.lane
         return extensions
 
-    def note_problem(self, element, message):
-        self.process_parser.parser.smflow_problems.append((element, message))
-
 
 class SmflowTaskParser(_OwnExtensions, CamundaTaskParser):
     pass
@@ -72,9 +69,7 @@ class SmflowTaskParser(_OwnExtensions, CamundaTaskParser):
 class SmflowUserTaskParser(_OwnExtensions, UserTaskParser):
     def parse_extensions(self, node=None):
         extensions = super().parse_extensions(node)
-        form, problems = parse_form(self.node)
-        for element, message in problems:
-            self.note_problem(element, message)
+        form, _problems = parse_form(self.node)  # problems were reported before SpiffWorkflow parsed
         if form is not None:
             extensions["smflow:form"] = form
         return extensions
@@ -88,9 +83,6 @@ class SmflowServiceTaskParser(_OwnExtensions, CamundaTaskParser):
         for param in self.node.xpath(
             "./bpmn:extensionElements/camunda:inputOutput/camunda:inputParameter", namespaces=NSMAP
         ):
-            if len(param):
-                self.note_problem(param, f"输入参数 '{param.get('name')}' 只能是一个 Python 表达式 (不支持脚本/列表/映射)")
-                continue
             params[param.get("name")] = (param.text or "").strip() or "None"
         extensions["smflow:params"] = params
         return extensions
@@ -145,7 +137,6 @@ class SmflowParser(CamundaParser):
 
     def __init__(self):
         super().__init__(namespaces=NSMAP)
-        self.smflow_problems = []
 
 
 def make_serializer() -> BpmnWorkflowSerializer:

@@ -37,7 +37,5 @@ def load_xml(data: bytes, filename: str | None = None) -> etree._Element:
     try:
         return etree.fromstring(data, parser=_xml_parser())
     except etree.XMLSyntaxError as exc:
-        problems = [Problem(f"XML 格式错误: {e.message}", line=e.line) for e in exc.error_log] or [
-            Problem(f"XML 格式错误: {exc}", line=getattr(exc, "lineno", None))
-        ]
+        problems = [Problem(f"XML 格式错误: {exc.msg}", line=exc.lineno)]
         raise ValidationFailed("文件不是格式正确的 XML", problems, file=filename) from None

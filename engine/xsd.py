@@ -32,11 +32,11 @@ def xsd_problems(root: etree._Element) -> list[Problem]:
     if schema.validate(doc):
         return []
     problems = []
+    by_line: dict[int, str] = {}
+    for element in doc.iter():
+        if isinstance(element.tag, str) and element.get("id") and element.sourceline not in by_line:
+            by_line[element.sourceline] = element.get("id")
     for error in schema.error_log:
-        element_id = None
-        if error.path:
-            found = doc.getroottree().xpath(error.path)
-            if found and isinstance(found[0], etree._Element):
-                element_id = found[0].get("id")
+        element_id = by_line.get(error.line)
         problems.append(Problem(f"不符合 BPMN 2.0 规范: {error.message}", element_id=element_id, line=error.line))
     return problems

@@ -1,0 +1,143 @@
+"""Start, route, claim, complete and reload instances, on SQLite and PostgreSQL."""
+
+import pytest
+from sqlalchemy import select
+
+from engine.errors import Conflict, NotFound, NotPermitted, StaleAction, ValidationFailed
+from engine.store import instances
+from engine.store.models import ArchiveRecord, Event, HumanTask
+from helpers import add_people, fixture_bytes
+
+PEOPLE = {
+    "bj": [("办事处", "华北/北京办事处")],
+    "sh": [("办事处", "华东/上海办事处")],
+    "rm_n": [("大区经理", "华北")],
+    "rm_e": [("大区经理", "华东")],
+    "admin": [("admin", "*")],
+}
+REQUEST = {"amount": 12.5, "purpose": "学术会议", "lines": [{"item": "场地", "cost": 10}]}
+
+
+@pytest.fixture
+def started(env):
+    env.tx(lambda s: add_people(s, PEOPLE))
+    env.tx(lambda s: env.engine.deploy(s, fixture_bytes("approval.bpmn"), "approval.bpmn", "admin"))
+    instance_id = env.tx(lambda s: env.engine.start(s, "approval", "bj", {"office": "华北/北京办事处"},
+                                                    business_key="2027-04 北京"))
+    return instance_id
+
+
+def inbox(env, login):
+    return env.tx(lambda s: [(t.id, t.step, t.name, t.role, t.scope, t.state) for t in env.engine.inbox(s, login)])
+
+
+def test_a_user_task_is_routed_to_its_lane_role_and_scope(env, started):
+    (task,) = inbox(env, "bj")
+    assert task[1:] == ("1", "1 提交费用申请", "办事处", "华北/北京办事处", "open")
+    assert inbox(env, "sh") == [] and inbox(env, "rm_n") == []
+    row = env.tx(lambda s: s.get(HumanTask, task[0]))
+    assert row.form["fields"][0]["id"] == "amount"
+    assert row.due_at == env.clock.now() + __import__("datetime").timedelta(days=3)
+
+
+def test_wrong_scope_cannot_claim_or_complete_and_nothing_changes(env, started):
+    (task,) = inbox(env, "bj")
+    with pytest.raises(NotPermitted) as caught:
+        env.tx(lambda s: env.engine.complete(s, task[0], "sh", REQUEST))
+    assert "华北/北京办事处" in caught.value.message
+    with pytest.raises(NotPermitted):
+        env.tx(lambda s: env.engine.claim(s, task[0], "rm_n"))
+    assert inbox(env, "bj") == [task]
+
+
+def test_invalid_form_changes_nothing(env, started):
+    (task,) = inbox(env, "bj")
+    revision = env.tx(lambda s: instances.get(s, started).revision)
+    with pytest.raises(ValidationFailed) as caught:
+        env.tx(lambda s: env.engine.complete(s, task[0], "bj", {"amount": -1, "lines": [{"item": "x"}]}))
+    assert {p.field for p in caught.value.problems} == {"amount", "purpose", "lines[0].cost"}
+    assert inbox(env, "bj") == [task]
+    assert env.tx(lambda s: instances.get(s, started).revision) == revision
+
+
+def test_claim_unclaim_rules(env, started):
+    (task,) = inbox(env, "bj")
+    env.tx(lambda s: add_people(s, {"bj2": [("办事处", "华北/北京办事处")]}))
+    env.tx(lambda s: env.engine.claim(s, task[0], "bj"))
+    assert inbox(env, "bj2") == []
+    with pytest.raises(NotPermitted) as caught:
+        env.tx(lambda s: env.engine.complete(s, task[0], "bj2", REQUEST))
+    assert "已由" in caught.value.message
+    with pytest.raises(NotPermitted):
+        env.tx(lambda s: env.engine.unclaim(s, task[0], "bj2"))
+    env.tx(lambda s: env.engine.unclaim(s, task[0], "admin"))
+    assert inbox(env, "bj2")[0][5] == "open"
+
+
+def test_full_path_with_loop_and_archive_survives_restarts(env, started):
+    (task,) = inbox(env, "bj")
+    env.tx(lambda s: env.engine.complete(s, task[0], "bj", REQUEST))
+    env.restart()
+    (review,) = inbox(env, "rm_n")
+    assert review[3:5] == ("大区经理", "华北")
+    assert inbox(env, "rm_e") == []
+    env.tx(lambda s: env.engine.complete(s, review[0], "rm_n", {"decision": "reject", "comment": "请补充明细"}))
+    env.restart()
+    (again,) = inbox(env, "bj")
+    assert again[0] != task[0]
+    prefill = env.tx(lambda s: s.get(HumanTask, again[0]).prefill)
+    assert prefill["amount"] == 12.5  # the revision starts from the earlier answer
+    env.tx(lambda s: env.engine.complete(s, again[0], "bj", dict(REQUEST, amount=8)))
+    (review2,) = inbox(env, "rm_n")
+    env.tx(lambda s: env.engine.complete(s, review2[0], "rm_n", {"decision": "approve"}))
+    info = env.tx(lambda s: env.engine.show(s, started))
+    assert info["status"] == "completed"
+    assert info["data"]["amount"] == 8
+    (record,) = env.tx(lambda s: s.scalars(select(ArchiveRecord)).all())
+    assert (record.kind, record.step, record.document["amount"]) == ("expense", "3", 8)
+    assert len(record.sha256) == 64
+    kinds = [e["kind"] for e in info["events"]]
+    assert kinds.count("completed") == 4 and kinds.count("gateway") == 2
+    assert kinds[0] == "started" and kinds[-1] == "instance_completed"
+    completed = [e for e in info["events"] if e["kind"] == "completed"]
+    assert completed[1]["detail"]["data"] == {"decision": "reject", "comment": "请补充明细"}
+
+
+def test_completing_twice_says_who_did_it_and_when(env, started):
+    (task,) = inbox(env, "bj")
+    env.tx(lambda s: env.engine.complete(s, task[0], "bj", REQUEST))
+    with pytest.raises(StaleAction) as caught:
+        env.tx(lambda s: env.engine.complete(s, task[0], "bj", REQUEST))
+    assert "已由 用户bj (bj) 于 2027-04-02 09:00:00 完成" in caught.value.message
+    completions = env.tx(lambda s: s.scalars(select(Event).where(Event.kind == "completed")).all())
+    assert len(completions) == 1
+
+
+def test_a_stale_revision_is_a_conflict(env, started):
+    session = env.sessions()
+    row = instances.get(session, started)
+    with pytest.raises(Conflict):
+        instances.save_state(session, row, row.revision - 1, row.state, "running", None, None)
+    session.rollback()
+    session.close()
+
+
+def test_business_keys_are_unique_per_process(env, started):
+    with pytest.raises(StaleAction):
+        env.tx(lambda s: env.engine.start(s, "approval", "bj", {"office": "华北/北京办事处"},
+                                          business_key="2027-04 北京"))
+
+
+def test_unknown_things_are_not_found(env, started):
+    with pytest.raises(NotFound):
+        env.tx(lambda s: env.engine.start(s, "nope", "bj"))
+    with pytest.raises(NotFound):
+        env.tx(lambda s: env.engine.complete(s, 9999, "bj", {}))
+    with pytest.raises(NotFound):
+        env.tx(lambda s: env.engine.start(s, "approval", "ghost"))
+
+
+def test_state_is_stored_without_the_spec(env, started):
+    state = env.tx(lambda s: instances.get(s, started).state)
+    assert '"spec"' not in state and "task_specs" not in state
+    assert len(state) < 30_000

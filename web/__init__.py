@@ -1,0 +1,1 @@
+"""smflow's outer layer: the command line and the Flask application."""

@@ -1,0 +1,91 @@
+"""`smflow lint`, `smflow demo load`, `smflow worker` and `smflow serve`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from engine.fidelity import lint_bpmn, load_step_table
+
+from .cli import Context, _json_flag, main, pass_ctx
+from .cli_output import emit, table
+from .demo import deploy_manual, demo_data, load_organisation
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@_json_flag
+@pass_ctx
+def lint(c: Context, files):
+    """对照手册的步骤表检查流程图 (每个步骤恰好一次, 在正确的泳道, 带编号)"""
+    step_table = load_step_table()
+    problems = [(name, p) for name in files for p in lint_bpmn(Path(name).read_bytes(), step_table)]
+    if c.as_json:
+        emit({"errors": [{"file": n, "process_id": p.process_id, "step": p.step, "element_id": p.element_id,
+                          "message": p.message} for n, p in problems]}, True)
+    elif problems:
+        click.echo(table(["文件", "流程", "步骤", "元素", "问题"],
+                         [[Path(n).name, p.process_id, p.step or "", p.element_id or "", p.message]
+                          for n, p in problems]), err=True)
+    else:
+        click.echo(f"{len(files)} 个文件与手册步骤表一致")
+    if problems:
+        sys.exit(2)
+
+
+@main.group()
+def demo():
+    """演示数据"""
+
+
+@demo.command("load")
+@pass_ctx
+def demo_load(c: Context):
+    """载入演示组织 (大区、办事处、渠道、产品线、每个角色的用户) 并部署手册的五个流程"""
+    from engine.store.db import upgrade
+
+    upgrade(c.sessions.kw["bind"])
+    data = demo_data()
+    now = c.engine.clock.now()
+    c.tx(lambda s: load_organisation(s, data, now, click.echo))
+    c.tx(lambda s: deploy_manual(s, c.engine, "admin", click.echo))
+    click.echo("\n演示账号 (密码均为下列所示):")
+    click.echo(table(["登录名", "姓名", "角色@范围", "密码"],
+                     [[u["login"], u["name"], ", ".join(f"{g['role']}@{g['scope']}" for g in u["grants"]),
+                       u["password"]] for u in data["users"]]))
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="只运行一轮")
+@click.option("--interval", default=30.0, show_default=True, help="每轮间隔秒数")
+@pass_ctx
+def worker(c: Context, once, interval):
+    """后台任务: 按日历启动流程、触发到期的定时器、重试失败的服务任务"""
+    while True:
+        started = c.tx(lambda s: c.engine.start_scheduled(s))
+        due = c.tx(lambda s: c.engine.due_timer_instances(s))
+        for instance_id in due:
+            c.tx(lambda s, i=instance_id: c.engine.fire_timers(s, i))
+        jobs = c.tx(lambda s: c.engine.due_jobs(s))
+        done = sum(1 for job_id in jobs if c.tx(lambda s, j=job_id: c.engine.retry_job(s, j)))
+        click.echo(f"启动 {len(started)} 个定时流程, 触发 {len(due)} 个实例的定时器, 重试 {len(jobs)} 个服务任务"
+                   f" (成功 {done})")
+        if once:
+            return
+        time.sleep(interval)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@pass_ctx
+def serve(c: Context, host, port):
+    """启动网页 (任务收件箱、流程图、管理)"""
+    from .app import create_app
+
+    app = create_app({"DATABASE_URL": c.db_url} if c.db_url else None)
+    click.echo(f"smflow 网页: http://{host}:{port}/  (Ctrl+C 退出)")
+    app.run(host=host, port=port, threaded=True)

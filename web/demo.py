@@ -1,0 +1,71 @@
+"""The demo organisation and the manual's processes, loaded into an empty database."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
+
+from engine import Engine
+from engine.store import org
+from engine.store.models import Customer, OrgUnit, Role, User
+
+MANUAL_FILES = ["SM1_1.bpmn", "SM1_2.bpmn", "SM1_3.bpmn", "SM2_1.bpmn", "SM2_2.bpmn"]
+
+
+def demo_data() -> dict:
+    return json.loads(files("bpmn").joinpath("demo_org.json").read_text(encoding="utf-8"))
+
+
+def manual_file(name: str) -> bytes:
+    return files("bpmn").joinpath(name).read_bytes()
+
+
+def load_organisation(session: Session, data: dict, now, progress: Callable[[str], None] = lambda _m: None) -> None:
+    """Regions, offices, channels, product lines, roles, users with grants, and customers (idempotent)."""
+    units = []
+    for position, region in enumerate(data["regions"]):
+        units.append(("region", region["name"], region["name"], None, position))
+        for n, office in enumerate(region["offices"]):
+            units.append(("office", office, f"{region['name']}/{office}", region["name"], n))
+    units += [("channel", c, c, None, n) for n, c in enumerate(data["channels"])]
+    units += [("product_line", p, p, None, n) for n, p in enumerate(data["product_lines"])]
+    existing = {(u.kind, u.scope) for u in session.scalars(select(OrgUnit))}
+    for kind, name, scope, parent, position in units:
+        if (kind, scope) not in existing:
+            session.add(OrgUnit(kind=kind, name=name, scope=scope, parent=parent, position=position))
+    progress(f"组织: {len(data['regions'])} 个大区, {sum(len(r['offices']) for r in data['regions'])} 个办事处, "
+             f"{len(data['channels'])} 个渠道, {len(data['product_lines'])} 条产品线")
+    for role in data["roles"]:
+        if session.get(Role, role["name"]) is None:
+            session.add(Role(name=role["name"], code=role.get("code"), aliases=role.get("aliases") or []))
+    session.flush()
+    total = len(data["users"])
+    for n, user in enumerate(data["users"], start=1):
+        if session.get(User, user["login"]) is None:
+            org.add_user(session, user["login"], user["name"], generate_password_hash(user["password"]))
+        for g in user["grants"]:
+            org.grant(session, user["login"], g["role"], g.get("scope", "*"))
+        if n % 10 == 0 or n == total:
+            progress(f"用户: {n}/{total}")
+    for customer in data.get("customers", []):
+        if session.scalars(select(Customer).where(Customer.name == customer["name"])).first() is None:
+            session.add(Customer(name=customer["name"], region=customer.get("region"),
+                                 channel=customer.get("channel"), credit_rating=customer.get("credit_rating"),
+                                 status=customer.get("status", "active"), created_at=now, updated_at=now))
+    progress(f"客户档案: {len(data.get('customers', []))} 家分销商")
+
+
+def deploy_manual(session: Session, engine: Engine, by: str | None, progress: Callable[[str], None]) -> list:
+    results = []
+    for n, name in enumerate(MANUAL_FILES, start=1):
+        deployed = engine.deploy(session, manual_file(name), name, by)
+        results += deployed
+        states = ", ".join(f"{r.process_id} v{r.version} {'已部署' if r.status == 'deployed' else '未变化'}"
+                           for r in deployed)
+        progress(f"流程 {n}/{len(MANUAL_FILES)}: {states}")
+    return results
