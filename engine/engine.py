@@ -104,7 +104,7 @@ class Engine:
                             status="running", state="{}", business_key=business_key, started_by=by, started_at=now)
         audit.record(session, "started", now, actor=by, instance_id=row.id, process_id=process_id,
                      version=definition.version, business_key=business_key)
-        self._advance_and_save(session, row, workflow, by)
+        self._advance_and_save(session, row, workflow, by, row.revision)
         return row.id
 
     # -- route ----------------------------------------------------------------------------------
@@ -162,8 +162,11 @@ class Engine:
         workflow = self._load(instance)
         task = find_task(workflow, row.task_guid)
         if task.state != TaskState.READY:
+            session.refresh(row)  # someone finished it between our two reads: say who
+            self._check_can_act(session, actor, row)
             raise StaleAction("流程已不在等待该任务, 请刷新", task_id=row.id)
         values = validate_submission(row.form, data, task.data, self.sandbox)
+        revision = instances.take_revision(session, instance.id, instance.revision)
         now = self.clock.now()
         if not tasks.transition(session, row.id, ACTIVE_STATES, state=COMPLETED, assignee=login,
                                 completed_by=login, completed_at=now, submitted=values):
@@ -172,7 +175,7 @@ class Engine:
         self.runtime.complete_user_task(workflow, row.task_guid, values)
         audit.record(session, "completed", now, actor=login, instance_id=row.instance_id, task_id=row.id,
                      step=row.step, name=row.name, data=values)
-        self._advance_and_save(session, instance, workflow, login)
+        self._advance_and_save(session, instance, workflow, login, revision)
         session.refresh(row)
         return row
 
@@ -191,9 +194,10 @@ class Engine:
         if instance.status != "running":
             return
         workflow = self._load(instance)
+        revision = instances.take_revision(session, instance.id, instance.revision)
         self.runtime.fire_timers(workflow)
         audit.record(session, "timer_fired", self.clock.now(), instance_id=instance_id)
-        self._advance_and_save(session, instance, workflow, None)
+        self._advance_and_save(session, instance, workflow, None, revision)
 
     def start_scheduled(self, session: Session) -> list[int]:
         """Start this period's instance of every process with a timer-cycle start event, once per period."""
@@ -223,8 +227,9 @@ class Engine:
         job = session.get(Job, job_id)
         instance = instances.get(session, job.instance_id)
         workflow = self._load(instance)
+        revision = instances.take_revision(session, instance.id, instance.revision)
         job.attempts += 1
-        self._advance_and_save(session, instance, workflow, None)
+        self._advance_and_save(session, instance, workflow, None, revision, retry_guid=job.task_guid)
         task = find_task(workflow, job.task_guid)
         job.done = task.state != TaskState.STARTED
         return job.done
@@ -262,11 +267,12 @@ class Engine:
         spec, subprocess_specs = self._spec(definition)
         return self.runtime.load_state(instance.state, spec, subprocess_specs)
 
-    def _advance_and_save(self, session: Session, instance: ProcessInstance, workflow, actor: str | None) -> None:
-        revision = instance.revision
+    def _advance_and_save(self, session: Session, instance: ProcessInstance, workflow, actor: str | None,
+                          revision: int, retry_guid: str | None = None) -> None:
+        """Run the workflow on, sync human tasks and save; the caller has taken `revision` already."""
         now = self.clock.now()
-        skip = set(session.scalars(select(Job.task_guid).where(Job.instance_id == instance.id,
-                                                                Job.done.is_(False), Job.due_at > now)))
+        skip = set(session.scalars(select(Job.task_guid).where(Job.instance_id == instance.id, Job.done.is_(False))))
+        skip.discard(retry_guid)
 
         def dispatch(task, topic, params):
             ctx = HandlerContext(session=session, instance_id=instance.id, process_id=instance.process_id,
@@ -290,9 +296,10 @@ class Engine:
             self._schedule_retry(session, instance.id, failure, now)
         self._sync_tasks(session, instance, workflow, now, actor)
         done = workflow.is_completed()
-        instances.save_state(session, instance, revision, self.runtime.dump_state(workflow),
+        instances.save_state(session, instance.id, revision, self.runtime.dump_state(workflow),
                              "completed" if done else "running",
                              None if done else self.runtime.next_timer(workflow), now if done else None)
+        session.expire(instance)
         if done:
             audit.record(session, "instance_completed", now, actor=actor, instance_id=instance.id)
 

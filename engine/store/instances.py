@@ -30,20 +30,32 @@ def add(session: Session, **columns) -> ProcessInstance:
     return row
 
 
-def save_state(session: Session, row: ProcessInstance, expected_revision: int, state: str, status: str,
-               next_timer_at: datetime | None, ended_at: datetime | None) -> int:
-    """Write new state if nobody else did since `expected_revision` was read; raises Conflict otherwise."""
+def take_revision(session: Session, instance_id: int, expected_revision: int) -> int:
+    """Claim the next revision before writing anything else; raises Conflict if someone else got there first.
+
+    Done first in every unit of work that changes an instance: on PostgreSQL the row lock makes a racing
+    writer wait and then fail this check, on SQLite the check alone does it.
+    """
     result = session.execute(
         update(ProcessInstance)
-        .where(ProcessInstance.id == row.id, ProcessInstance.revision == expected_revision)
-        .values(state=state, status=status, revision=expected_revision + 1, next_timer_at=next_timer_at,
-                ended_at=ended_at)
+        .where(ProcessInstance.id == instance_id, ProcessInstance.revision == expected_revision)
+        .values(revision=expected_revision + 1)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        raise Conflict("流程实例刚被其他人更新, 请重试", instance_id=row.id)
-    session.expire(row)
+        raise Conflict("流程实例刚被其他人更新, 请重试", instance_id=instance_id)
     return expected_revision + 1
+
+
+def save_state(session: Session, instance_id: int, revision: int, state: str, status: str,
+               next_timer_at: datetime | None, ended_at: datetime | None) -> None:
+    """Write the state under the revision this unit of work took with `take_revision`."""
+    session.execute(
+        update(ProcessInstance)
+        .where(ProcessInstance.id == instance_id, ProcessInstance.revision == revision)
+        .values(state=state, status=status, next_timer_at=next_timer_at, ended_at=ended_at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def listing(session: Session, process_id: str | None = None, limit: int = 500) -> list[ProcessInstance]:

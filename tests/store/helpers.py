@@ -17,3 +17,28 @@ def add_people(session, people: dict[str, list[tuple[str, str]]]) -> None:
         org.add_user(session, login, f"用户{login}", None)
         for role, scope in grants:
             org.grant(session, login, role, scope)
+
+
+def complete_in_own_process(url: str, task_id: int, login: str, data: dict, barrier) -> str:
+    """Run in a separate OS process: wait for the others, then complete the task through the engine."""
+    from datetime import datetime
+
+    from engine import Engine, FixedClock, Sandbox, SmflowError
+    from engine.clock import COMPANY_TZ
+    from engine.store.db import make_engine, make_session_factory
+    from engine.store.unit_of_work import in_transaction
+    from handlers import default_registry
+
+    db = make_engine(url)
+    sessions = make_session_factory(db)
+    engine = Engine(default_registry(), Sandbox(), FixedClock(datetime(2027, 4, 2, 9, tzinfo=COMPANY_TZ)))
+    with db.connect():
+        pass  # open the connection before the race starts
+    barrier.wait()
+    try:
+        in_transaction(sessions, lambda s: engine.complete(s, task_id, login, data), retries=30)
+        return "ok"
+    except SmflowError as exc:
+        return f"{type(exc).__name__}: {exc.message}"
+    finally:
+        db.dispose()

@@ -117,7 +117,7 @@ def test_a_stale_revision_is_a_conflict(env, started):
     session = env.sessions()
     row = instances.get(session, started)
     with pytest.raises(Conflict):
-        instances.save_state(session, row, row.revision - 1, row.state, "running", None, None)
+        instances.take_revision(session, row.id, row.revision - 1)
     session.rollback()
     session.close()
 
