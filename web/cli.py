@@ -44,6 +44,10 @@ class Context:
     def tx(self, work):
         return in_transaction(self.sessions, work)
 
+    def close(self) -> None:
+        if self._sessions is not None:
+            self._db.dispose()
+
 
 pass_ctx = click.make_pass_decorator(Context)
 
@@ -69,6 +73,7 @@ class SmflowGroup(click.Group):
 def main(ctx, db_url, as_json):
     """smflow — 营销管理流程引擎"""
     ctx.obj = Context(db_url, as_json)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _json_flag(f):

@@ -1,0 +1,101 @@
+"""The `smflow` command contract: tables by default, --json for scripts, exit code 2 with one line on errors."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from web.cli import main
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+
+
+@pytest.fixture
+def run(db_url):
+    runner = CliRunner()
+
+    def invoke(*args, expect=0):
+        result = runner.invoke(main, ["--db", db_url, *args], catch_exceptions=False)
+        assert result.exit_code == expect, (result.output, result.stderr)
+        return result
+
+    invoke("db", "upgrade")
+    return invoke
+
+
+def as_json(result):
+    return json.loads(result.stdout)
+
+
+def test_the_whole_contract(run):
+    deployed = as_json(run("deploy", str(FIXTURES / "approval.bpmn"), "--json"))
+    assert deployed == [{"process_id": "approval", "version": 1, "status": "deployed", "name": "费用申请审批",
+                         "executable": True}]
+    assert as_json(run("deploy", str(FIXTURES / "approval.bpmn"), "--json"))[0]["status"] == "unchanged"
+    assert "未变化" in run("deploy", str(FIXTURES / "approval.bpmn")).stdout
+    assert as_json(run("--json", "processes")) == [{"process_id": "approval", "version": 1, "name": "费用申请审批",
+                                                    "executable": True}]
+    run("users", "add", "bj", "--name", "北京代表", "--password", "pw")
+    run("users", "grant", "bj", "办事处", "--scope", "华北/北京办事处")
+    run("users", "add", "rm", "--name", "华北经理")
+    run("users", "grant", "rm", "大区经理", "--scope", "华北")
+    listed = as_json(run("users", "list", "--json"))
+    assert listed[0] == {"login": "bj", "name": "北京代表", "grants": [{"role": "办事处", "scope": "华北/北京办事处"}]}
+
+    started = as_json(run("start", "approval", "--as", "bj", "--data", '{"office": "华北/北京办事处"}',
+                          "--key", "A-1", "--json"))
+    (task,) = as_json(run("tasks", "--as", "bj", "--json"))
+    assert task["instance_id"] == started["instance_id"]
+    assert (task["step"], task["role"], task["scope"], task["state"]) == ("1", "办事处", "华北/北京办事处", "open")
+    assert task["form"][0] == {"id": "amount", "label": "金额(万元)", "type": "double", "required": True,
+                               "options": None}
+    table = run("tasks", "--as", "bj").stdout
+    assert "1 提交费用申请" in table and "华北/北京办事处" in table
+
+    bad = run("complete", str(task["task_id"]), "--as", "bj", "--data", '{"amount": "x"}', "--json", expect=2)
+    errors = as_json(bad)["errors"]
+    assert {e["field"] for e in errors} == {"amount", "purpose"}
+    assert bad.stderr.startswith("错误: ") and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+    run("claim", str(task["task_id"]), "--as", "bj")
+    denied = run("complete", str(task["task_id"]), "--as", "rm", "--data", "{}", expect=2)
+    assert "已由" in denied.stderr
+    run("complete", str(task["task_id"]), "--as", "bj", "--data",
+        '{"amount": 3, "purpose": "会议", "lines": []}')
+    again = run("complete", str(task["task_id"]), "--as", "bj", "--data", "{}", "--json", expect=2)
+    assert "已由 北京代表 (bj)" in as_json(again)["errors"][0]["message"]
+
+    shown = as_json(run("show", str(started["instance_id"]), "--json"))
+    assert set(shown) >= {"instance_id", "process_id", "version", "status", "tasks", "events", "data"}
+    assert [t["state"] for t in shown["tasks"]] == ["completed", "open"]
+    assert as_json(run("instances", "--process", "approval", "--json")) == [{
+        "instance_id": started["instance_id"], "process_id": "approval", "version": 1, "status": "running",
+        "business_key": "A-1"}]
+
+
+def test_user_errors_exit_2_without_traceback(run, tmp_path):
+    bad = tmp_path / "bad.bpmn"
+    bad.write_bytes((FIXTURES / "approval.bpmn").read_bytes().replace(b"decision == 'approve'", b"import os"))
+    result = run("deploy", str(bad), "--json", expect=2)
+    (error,) = as_json(result)["errors"]
+    assert (error["element_id"], error["line"]) == ("f4", 99)
+    assert set(error) >= {"element_id", "element_name", "line", "message"}
+    assert as_json(run("processes", "--json")) == []
+    for args in (["start", "nope", "--as", "x"], ["show", "42"], ["tasks", "--as", "ghost"],
+                 ["start", "nope", "--as", "x", "--data", "{oops"]):
+        result = run(*args, expect=2)
+        assert result.stderr.startswith("错误: ") and "Traceback" not in result.output
+
+
+def test_the_installed_command_runs(tmp_path):
+    exe = shutil.which("smflow")
+    assert exe, "the smflow command is installed by `pip install -e .`"
+    env = dict(os.environ, SMFLOW_DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}")
+    subprocess.run([exe, "db", "upgrade"], check=True, env=env, capture_output=True)
+    result = subprocess.run([exe, "show", "1"], env=env, capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.startswith("错误: 没有编号为 1 的流程实例")
