@@ -26,6 +26,7 @@ from .store.models import HumanTask, Job, ProcessDefinition, ProcessInstance
 from .timers import cycle_periods
 
 RETRY_DELAYS = (60, 300, 1800, 7200)  # seconds between handler retries
+ROLE_CACHE_TTL = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Engine:
         self.clock = clock or Clock()
         self.runtime = Runtime(self.sandbox, self.clock)
         self._specs: dict[int, tuple] = {}
+        self._roles: tuple[datetime, org.RoleNames] | None = None
 
     # -- deploy ---------------------------------------------------------------------------------
     def deploy(self, session: Session, data: bytes, filename: str | None = None,
@@ -176,7 +178,7 @@ class Engine:
         audit.record(session, "completed", now, actor=login, instance_id=row.instance_id, task_id=row.id,
                      step=row.step, name=row.name, data=values)
         self._advance_and_save(session, instance, workflow, login, revision)
-        session.refresh(row)
+        session.expire(row)
         return row
 
     def save_draft(self, session: Session, task_id: int, login: str, data: dict) -> None:
@@ -255,6 +257,12 @@ class Engine:
         return (workflow.last_task or workflow.task_tree).data
 
     # -- internals ------------------------------------------------------------------------------
+    def _role_names(self, session: Session, now: datetime) -> org.RoleNames:
+        # Roles and their aliases change rarely (an administrator's edit); a minute of caching is fine.
+        if self._roles is None or now - self._roles[0] > ROLE_CACHE_TTL or now < self._roles[0]:
+            self._roles = (now, org.RoleNames(session))
+        return self._roles[1]
+
     def _spec(self, definition: ProcessDefinition):
         cached = self._specs.get(definition.id)
         if cached is None:
@@ -263,16 +271,19 @@ class Engine:
         return cached
 
     def _load(self, instance: ProcessInstance):
-        definition = session_get_definition(instance)
-        spec, subprocess_specs = self._spec(definition)
+        cached = self._specs.get(instance.definition_id)
+        spec, subprocess_specs = cached or self._spec(session_get_definition(instance))
         return self.runtime.load_state(instance.state, spec, subprocess_specs)
 
     def _advance_and_save(self, session: Session, instance: ProcessInstance, workflow, actor: str | None,
                           revision: int, retry_guid: str | None = None) -> None:
         """Run the workflow on, sync human tasks and save; the caller has taken `revision` already."""
         now = self.clock.now()
-        skip = set(session.scalars(select(Job.task_guid).where(Job.instance_id == instance.id, Job.done.is_(False))))
-        skip.discard(retry_guid)
+
+        def waiting_retry() -> set[str]:
+            pending = set(session.scalars(select(Job.task_guid).where(Job.instance_id == instance.id,
+                                                                      Job.done.is_(False))))
+            return pending - {retry_guid}
 
         def dispatch(task, topic, params):
             ctx = HandlerContext(session=session, instance_id=instance.id, process_id=instance.process_id,
@@ -286,7 +297,7 @@ class Engine:
             except Exception as exc:  # noqa: BLE001 - a handler bug must not lose the instance
                 raise HandlerFailed(f"处理程序 '{topic}' 出错: {type(exc).__name__}: {exc}") from exc
 
-        advance = self.runtime.advance(workflow, dispatch, skip)
+        advance = self.runtime.advance(workflow, dispatch, waiting_retry)
         for decision in advance.decisions:
             audit.record(session, "gateway", now, actor=actor, instance_id=instance.id, **decision)
         for call in advance.service_calls:
@@ -316,22 +327,21 @@ class Engine:
     def _sync_tasks(self, session: Session, instance: ProcessInstance, workflow, now: datetime,
                     actor: str | None) -> None:
         ready = self.runtime.ready_tasks(workflow)
-        existing = {t.task_guid for t in tasks.active_for_instance(session, instance.id)}
-        roles: dict[str | None, str] = {}
+        active = tasks.active_for_instance(session, instance.id)
+        existing = {t.task_guid for t in active}
         for item in ready:
             if item.guid in existing:
                 continue
-            if item.lane not in roles:
-                roles[item.lane] = org.role_for_lane(session, item.lane)
+            roles = self._role_names(session, now)
             row = tasks.add(
                 session, task_guid=item.guid, instance_id=instance.id, process_id=instance.process_id,
                 element_id=item.element_id, step=item.step, name=item.name, documentation=item.documentation,
-                lane=item.lane, role=roles[item.lane], scope=item.scope, state=OPEN, due_at=item.due_at,
+                lane=item.lane, role=roles.for_lane(item.lane), scope=item.scope, state=OPEN, due_at=item.due_at,
                 form=item.form, prefill=item.prefill, created_at=now,
             )
             audit.record(session, "task_created", now, actor=actor, instance_id=instance.id, task_id=row.id,
                          step=row.step, name=row.name, role=row.role, scope=row.scope)
-        for row in tasks.cancel_missing(session, instance.id, {r.guid for r in ready}, now):
+        for row in tasks.cancel_missing(active, {r.guid for r in ready}, now):
             audit.record(session, "task_cancelled", now, actor=actor, instance_id=instance.id, task_id=row.id)
 
 

@@ -139,9 +139,14 @@ class Runtime:
         return workflow
 
     # -- running --------------------------------------------------------------------------------
-    def advance(self, workflow: BpmnWorkflow, dispatch: ServiceDispatch, skip: set[str] | None = None) -> Advance:
-        """Run engine steps, then service tasks, until every branch waits for a person, a timer or a retry."""
-        result, skip = Advance(), set(skip or ())
+    def advance(self, workflow: BpmnWorkflow, dispatch: ServiceDispatch,
+                waiting_retry: Callable[[], set[str]] = set) -> Advance:
+        """Run engine steps, then service tasks, until every branch waits for a person, a timer or a retry.
+
+        `waiting_retry()` gives the service tasks that failed before and wait for the worker; it is only
+        called when there are service tasks to run.
+        """
+        result, skip = Advance(), None
 
         def record(task: Task):
             spec = task.task_spec
@@ -155,8 +160,10 @@ class Runtime:
                 workflow.do_engine_steps(did_complete_task=record)
             except SpiffWorkflowException as exc:
                 raise WorkflowError(f"流程运行出错: {_describe(exc)}", element_id=_element_of(exc)) from exc
-            pending = [t for t in workflow.get_tasks(state=TaskState.STARTED)
-                       if isinstance(t.task_spec, ServiceTask) and str(t.id) not in skip]
+            started = [t for t in workflow.get_tasks(state=TaskState.STARTED) if isinstance(t.task_spec, ServiceTask)]
+            if started and skip is None:
+                skip = set(waiting_retry())
+            pending = [t for t in started if str(t.id) not in skip]
             if not pending:
                 return result
             for task in pending:

@@ -18,9 +18,14 @@ def get_user(session: Session, login: str) -> User:
 
 
 def actor(session: Session, login: str) -> Actor:
-    user = get_user(session, login)
-    grants = session.execute(select(Grant.role, Grant.scope).where(Grant.login == login)).all()
-    return Actor(login=user.login, name=user.name, grants=frozenset((r, s) for r, s in grants))
+    rows = session.execute(
+        select(User.name, User.active, Grant.role, Grant.scope).outerjoin(Grant, Grant.login == User.login)
+        .where(User.login == login)
+    ).all()
+    if not rows or not rows[0].active:
+        raise NotFound(f"没有用户 '{login}'", login=login)
+    grants = frozenset((r.role, r.scope) for r in rows if r.role is not None)
+    return Actor(login=login, name=rows[0].name, grants=grants)
 
 
 def add_user(session: Session, login: str, name: str, password_hash: str | None) -> User:
@@ -54,16 +59,20 @@ def users_with_grants(session: Session) -> list[tuple[User, list[Grant]]]:
     return [(u, grants.get(u.login, [])) for u in users]
 
 
-def role_for_lane(session: Session, lane: str | None) -> str:
-    """The role a lane name stands for: a role's name or one of its aliases, else the lane name itself."""
-    if not lane:
-        return "*"
-    if session.get(Role, lane) is not None:
-        return lane
-    for role in session.scalars(select(Role).where(Role.aliases.is_not(None))):
-        if lane in (role.aliases or []):
-            return role.name
-    return lane
+class RoleNames:
+    """Lane name → role: a role's name or one of its aliases, else the lane name itself ("*" for no lane)."""
+
+    def __init__(self, session: Session):
+        self._names: dict[str, str] = {}
+        for name, aliases in session.execute(select(Role.name, Role.aliases)):
+            self._names[name] = name
+            for alias in aliases or []:
+                self._names.setdefault(alias, name)
+
+    def for_lane(self, lane: str | None) -> str:
+        if not lane:
+            return "*"
+        return self._names.get(lane, lane)
 
 
 def org_snapshot(session: Session) -> dict:

@@ -63,9 +63,9 @@ def add(session: Session, **columns) -> HumanTask:
     return row
 
 
-def cancel_missing(session: Session, instance_id: int, keep_guids: set[str], at: datetime) -> list[HumanTask]:
-    """Cancel the active tasks of an instance that the workflow no longer waits for."""
-    gone = [t for t in active_for_instance(session, instance_id) if t.task_guid not in keep_guids]
+def cancel_missing(active: list[HumanTask], keep_guids: set[str], at: datetime) -> list[HumanTask]:
+    """Cancel the active tasks (of one instance) that the workflow no longer waits for."""
+    gone = [t for t in active if t.task_guid not in keep_guids and t.state in ACTIVE_STATES]
     for row in gone:
         row.state, row.completed_at = "cancelled", at
     return gone

@@ -1,0 +1,114 @@
+"""费用预算差异 (SM1.2 after step 1): actual against budget per expense line, flagging the lines far off.
+
+A line is `item`, `budget` and `actual` (万元), optionally `variance_note` — SM1.2's `expense_lines` table.
+Variance is actual − budget; ratio is variance / budget. A line is flagged when |ratio| > threshold, or,
+having no budget (0), when anything was spent at all (its ratio is None: no percentage describes it).
+
+Step 1 prefills 市场费用 and, below it, 市场费用-<产品线> rows: a line named `<item>-<part>` whose `<item>`
+is another line is a breakdown of it, checked on its own but not added to the totals again.
+"""
+
+from __future__ import annotations
+
+import math
+
+from engine.errors import HandlerFailed
+from engine.handler_api import HandlerContext
+
+
+def _number(value, where: str, problems: list[str]) -> float | None:
+    if value is None or value == "":
+        problems.append(f"{where}: 必填")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        problems.append(f"{where}: 应为数字, 收到 '{value}'")
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        problems.append(f"{where}: 应为数字, 收到 '{value}'")
+        return None
+    return number
+
+
+def parse_threshold(threshold) -> float:
+    """0.1 or '10%' → 0.1; ValueError for anything that is not a non-negative share."""
+    text = str(threshold).strip() if isinstance(threshold, str) else None
+    try:
+        if isinstance(threshold, bool):
+            raise ValueError
+        value = float(text[:-1]) / 100 if text and text.endswith("%") else float(threshold)
+    except (TypeError, ValueError):
+        raise ValueError(f"阈值应为比例 (例如 0.1 或 '10%'), 收到 '{threshold}'") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"阈值应为不小于 0 的比例, 收到 '{threshold}'")
+    return value
+
+
+def _reason(budget: float, actual: float, ratio: float | None) -> str:
+    if ratio is None:
+        return f"无预算, 实际发生 {actual:g} 万元"
+    return f"{'超支' if ratio > 0 else '节余'} {abs(ratio):.1%} ({actual - budget:+g} 万元)"
+
+
+def _parent(item: str, items: set[str]) -> str | None:
+    head, sep, _ = item.rpartition("-")
+    return head if sep and head in items else None
+
+
+def analyse_variance(lines, threshold) -> dict:
+    """The variance report (pure); ValueError listing every bad line."""
+    limit = parse_threshold(threshold)
+    if lines is None:
+        lines = []
+    if not isinstance(lines, (list, tuple)):
+        raise ValueError("lines 应为费用行的列表")
+    problems, parsed = [], []
+    for n, line in enumerate(lines, start=1):
+        if not isinstance(line, dict) or not str(line.get("item") or "").strip():
+            problems.append(f"第 {n} 行缺少费用项目 (item)")
+            continue
+        item = str(line["item"]).strip()
+        budget = _number(line.get("budget"), f"{item} 预算", problems)
+        actual = _number(line.get("actual"), f"{item} 实际发生", problems)
+        if budget is not None and budget < 0:
+            problems.append(f"{item} 预算: 不能为负数")
+        parsed.append((item, budget, actual, line.get("variance_note")))
+    if problems:
+        raise ValueError("; ".join(problems))
+    items = {item for item, *_ in parsed}
+    report, flagged = [], []
+    total_budget = total_actual = 0.0
+    for item, budget, actual, note in parsed:
+        variance = round(actual - budget, 4)
+        ratio = round(variance / budget, 4) if budget else None
+        is_flagged = abs(ratio) > limit if ratio is not None else actual != 0
+        entry = {"item": item, "budget": budget, "actual": actual, "variance": variance, "ratio": ratio,
+                 "flagged": is_flagged, "note": note, "part_of": _parent(item, items)}
+        if is_flagged:
+            entry["reason"] = _reason(budget, actual, ratio)
+            flagged.append(entry)
+        if entry["part_of"] is None:
+            total_budget += budget
+            total_actual += actual
+        report.append(entry)
+    total_variance = round(total_actual - total_budget, 4)
+    total_ratio = round(total_variance / total_budget, 4) if total_budget else None
+    return {
+        "lines": report, "flagged": flagged, "threshold": limit,
+        "total_budget": round(total_budget, 4), "total_actual": round(total_actual, 4),
+        "total_variance": total_variance, "total_ratio": total_ratio,
+        # The total is a weighted mean of the top-level lines' ratios, so it is off only if some line is.
+        "has_major_variance": bool(flagged),
+    }
+
+
+def budget_variance(ctx: HandlerContext, lines, threshold=0.1) -> dict:
+    """Return `{"variance": {...}}` (see `analyse_variance`)."""
+    try:
+        report = analyse_variance(lines, threshold)
+    except ValueError as exc:
+        raise HandlerFailed(f"无法计算费用预算差异: {exc}", retryable=False) from exc
+    return {"variance": report}

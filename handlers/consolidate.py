@@ -1,0 +1,128 @@
+"""汇总销售预测 (SM1.3 before step 6): the approved offices' three-month forecasts, by region and channel.
+
+Each item of `approved_offices` is an office (`name`, `region`, `scope`) with a `forecast` table of
+product rows: `product`, `m1_qty` … `m3_qty` (箱) and `m1_amount` … `m3_amount` (万元).
+The channel of a row is the office's `channel` if it has one, else the row's `channel`, else 未分渠道.
+
+`rows` has exactly the columns of step 6's `monthly_plan_draft` table (region, channel, m1..m3_amount),
+so it can prefill that form as is; `detail` keeps the office × product rows with quantities.
+"""
+
+from __future__ import annotations
+
+import math
+
+from engine.errors import HandlerFailed
+from engine.handler_api import HandlerContext
+
+UNASSIGNED_CHANNEL = "未分渠道"
+MONTHS = ("m1", "m2", "m3")
+AMOUNTS = tuple(f"{m}_amount" for m in MONTHS)
+FIGURES = tuple(f"{m}_{kind}" for m in MONTHS for kind in ("qty", "amount"))
+_LABELS = {f"{m}_{kind}": f"第{m[1]}月{'数量' if kind == 'qty' else '金额'}"
+           for m in MONTHS for kind in ("qty", "amount")}
+
+
+def _text(value) -> str | None:
+    if value is None or str(value).strip() == "":
+        return None
+    return str(value).strip()
+
+
+def _number(value, where: str, problems: list[str]) -> int | float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        problems.append(f"{where}: 应为数字, 收到 '{value}'")
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        problems.append(f"{where}: 应为数字, 收到 '{value}'")
+        return None
+    return int(number) if number.is_integer() and not isinstance(value, float) else number
+
+
+def _add(into: dict, figures: dict, keys=FIGURES) -> None:
+    for key in keys:
+        # Float sums pick up noise (0.1 + 0.2); 4 decimals of 万元 is one yuan.
+        into[key] = round(into.get(key, 0) + (figures.get(key) or 0), 4)
+
+
+def _offices(forecasts, problems: list[str]) -> list[dict]:
+    if forecasts is None:
+        return []
+    if not isinstance(forecasts, (list, tuple)):
+        problems.append("forecasts 应为办事处预测的列表")
+        return []
+    latest: dict[str, dict] = {}
+    for n, office in enumerate(forecasts, start=1):
+        if not isinstance(office, dict):
+            problems.append(f"第 {n} 项应为办事处预测 (对象)")
+            continue
+        if not _text(office.get("region")):
+            problems.append(f"办事处 '{office.get('name') or n}' 缺少大区 (region)")
+            continue
+        # An office sent back by its regional manager and approved later counts once, with its last numbers.
+        key = _text(office.get("scope")) or f"{office['region']}/{office.get('name')}"
+        latest[key] = office
+    return list(latest.values())
+
+
+def _detail_rows(office: dict, problems: list[str]) -> list[dict]:
+    name = _text(office.get("name")) or office.get("scope")
+    table = office.get("forecast") or []
+    if not isinstance(table, list):
+        problems.append(f"{name}: forecast 应为表格 (行的列表)")
+        return []
+    rows = []
+    for n, row in enumerate(table, start=1):
+        if not isinstance(row, dict):
+            problems.append(f"{name} 第 {n} 行: 应为对象")
+            continue
+        product = _text(row.get("product"))
+        where = f"{name} / {product or f'第 {n} 行'}"
+        figures = {key: _number(row.get(key), f"{where} {_LABELS[key]}", problems) for key in FIGURES}
+        if all(v is None for v in figures.values()):
+            continue  # a product line the office did not forecast
+        channel = _text(office.get("channel")) or _text(row.get("channel")) or UNASSIGNED_CHANNEL
+        rows.append({"region": _text(office["region"]), "office": name, "channel": channel,
+                     "product": product, **{key: value or 0 for key, value in figures.items()}})
+    return rows
+
+
+def consolidate_forecasts(forecasts) -> dict:
+    """The monthly plan draft from the offices' forecasts (pure); ValueError listing every bad entry."""
+    problems: list[str] = []
+    detail = [row for office in _offices(forecasts, problems) for row in _detail_rows(office, problems)]
+    if problems:
+        raise ValueError("; ".join(problems))
+    cells: dict[tuple[str, str], dict] = {}
+    by_region: dict[str, dict] = {}
+    by_channel: dict[str, dict] = {}
+    total: dict = {}
+    for row in detail:
+        key = (row["region"], row["channel"])
+        cell = cells.setdefault(key, {"region": row["region"], "channel": row["channel"]})
+        _add(cell, row, AMOUNTS)
+        _add(by_region.setdefault(row["region"], {}), row)
+        _add(by_channel.setdefault(row["channel"], {}), row)
+        _add(total, row)
+    return {
+        "rows": list(cells.values()),
+        "detail": detail,
+        "totals_by_region": by_region,
+        "totals_by_channel": by_channel,
+        "total": total or dict.fromkeys(FIGURES, 0),
+    }
+
+
+def consolidate(ctx: HandlerContext, forecasts) -> dict:
+    """Return `{"monthly_plan": {...}}` (see `consolidate_forecasts`)."""
+    try:
+        plan = consolidate_forecasts(forecasts)
+    except ValueError as exc:
+        raise HandlerFailed(f"无法汇总销售预测: {exc}", retryable=False) from exc
+    return {"monthly_plan": plan}

@@ -1,0 +1,194 @@
+"""客户登记: create distributors (SM2.1), freeze them (SM2.2 step 6), change credit ratings (SM2.2 step 12).
+
+Every action checks the whole batch before changing anything, so a bad entry leaves the register as it was.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.errors import HandlerFailed
+from engine.handler_api import HandlerContext
+from engine.store.models import Customer
+
+from .credit_rating import normalize_rating
+
+ACTIVE, FROZEN = "active", "frozen"
+_COLUMNS = ("name", "region", "channel", "credit_rating", "status")
+
+
+def _fail(message: str) -> HandlerFailed:
+    # Bad input stays bad on every retry; the process owner has to correct the data.
+    return HandlerFailed(message, retryable=False)
+
+
+def _as_list(customers) -> list:
+    if customers is None:
+        return []
+    if not isinstance(customers, (list, tuple)):
+        raise _fail("customers 应为客户列表")
+    return list(customers)
+
+
+def _name_of(entry) -> str | None:
+    if isinstance(entry, str):
+        name = entry
+    elif isinstance(entry, dict):
+        # SM2.1 step 3 calls the full company name `company_name`.
+        name = entry.get("name") or entry.get("company_name")
+    else:
+        return None
+    name = str(name).strip() if name is not None else ""
+    return name or None
+
+
+def _by_name(session: Session, names) -> dict[str, Customer]:
+    if not names:
+        return {}
+    return {c.name: c for c in session.scalars(select(Customer).where(Customer.name.in_(list(names))))}
+
+
+def _duplicates(names: list[str]) -> list[str]:
+    seen, twice = set(), []
+    for name in names:
+        if name in seen and name not in twice:
+            twice.append(name)
+        seen.add(name)
+    return twice
+
+
+def _optional_text(value) -> str | None:
+    if value is None or str(value).strip() == "":
+        return None
+    return str(value).strip()
+
+
+def _too_long(name: str, entry: dict) -> list[str]:
+    # The column lengths: PostgreSQL would refuse longer text with a database error that looks retryable.
+    limits = (("name", name, 255), ("region", entry.get("region"), 64), ("channel", entry.get("channel"), 64))
+    return [f"{name[:40]}: {key} 超过 {limit} 个字符" for key, value, limit in limits
+            if value is not None and len(str(value).strip()) > limit]
+
+
+def _create(ctx: HandlerContext, entries: list) -> dict:
+    problems, rows = [], []
+    for n, entry in enumerate(entries, start=1):
+        name = _name_of(entry) if isinstance(entry, dict) else None
+        if name is None:
+            problems.append(f"第 {n} 项应为含客户名称 (name) 的客户资料")
+            continue
+        problems += _too_long(name, entry)
+        rating = entry.get("credit_rating")
+        if rating not in (None, "") and normalize_rating(rating) is None:
+            problems.append(f"{name}: 资信等级 '{rating}' 无效 (应为 A/B/C/D)")
+        if entry.get("status") not in (None, "", ACTIVE):
+            problems.append(f"{name}: 新建客户的状态只能是 active, 收到 '{entry['status']}'")
+        info = {k: v for k, v in entry.items() if k not in _COLUMNS}
+        if _optional_text(info.get("company_name")) == name:
+            info.pop("company_name")
+        rows.append((name, entry, normalize_rating(rating), info))
+    names = [r[0] for r in rows]
+    problems += [f"{name}: 在本次登记中出现多次" for name in _duplicates(names)]
+    existing = _by_name(ctx.session, names)
+    active = [name for name in dict.fromkeys(names) if name in existing and existing[name].status == ACTIVE]
+    if active:
+        problems.append("客户已在登记中 (状态 active): " + ", ".join(active))
+    if problems:
+        raise _fail("无法登记新客户: " + "; ".join(problems))
+    reactivated = []
+    for name, entry, rating, info in rows:
+        customer = existing.get(name)
+        if customer is None:
+            customer = Customer(name=name, status=ACTIVE, info=None, created_at=ctx.now)
+            ctx.session.add(customer)
+        else:
+            # A distributor frozen in an earlier year and accepted again keeps its row (names are unique).
+            reactivated.append(name)
+        customer.region = _optional_text(entry.get("region"))
+        customer.channel = _optional_text(entry.get("channel"))
+        customer.credit_rating = rating
+        customer.status = ACTIVE
+        customer.info = {**(customer.info or {}), **info} or None
+        customer.updated_at = ctx.now
+    ctx.session.flush()
+    result = {"customers_created": names}
+    if reactivated:
+        result["customers_reactivated"] = reactivated
+    return result
+
+
+def _freeze(ctx: HandlerContext, entries: list) -> dict:
+    names, problems = [], []
+    for n, entry in enumerate(entries, start=1):
+        name = _name_of(entry)
+        if name is None:
+            problems.append(f"第 {n} 项缺少客户名称")
+        else:
+            names.append(name)
+    names = list(dict.fromkeys(names))
+    existing = _by_name(ctx.session, names)
+    unknown = [name for name in names if name not in existing]
+    if unknown:
+        problems.append("登记中没有这些客户: " + ", ".join(unknown))
+    if problems:
+        raise _fail("无法冻结客户: " + "; ".join(problems))
+    for name in names:
+        customer = existing[name]
+        if customer.status != FROZEN:
+            customer.status = FROZEN
+            customer.updated_at = ctx.now
+    ctx.session.flush()
+    return {"customers_frozen": names}
+
+
+def _update_credit(ctx: HandlerContext, entries: list) -> dict:
+    wanted: dict[str, str] = {}
+    problems = []
+    for n, entry in enumerate(entries, start=1):
+        name = _name_of(entry) if isinstance(entry, dict) else None
+        if name is None:
+            problems.append(f"第 {n} 项缺少客户名称")
+            continue
+        raw = entry.get("credit_rating", entry.get("new_rating"))
+        rating = normalize_rating(raw)
+        if rating is None:
+            problems.append(f"{name}: 资信等级 '{raw}' 无效 (应为 A/B/C/D)")
+        elif wanted.setdefault(name, rating) != rating:
+            problems.append(f"{name}: 同一客户给出了不同的资信等级 ({wanted[name]}, {rating})")
+    existing = _by_name(ctx.session, wanted)
+    unknown = [name for name in wanted if name not in existing]
+    if unknown:
+        problems.append("登记中没有这些客户: " + ", ".join(unknown))
+    if problems:
+        raise _fail("无法更新客户资信: " + "; ".join(problems))
+    changes = []
+    for name, rating in wanted.items():
+        customer = existing[name]
+        changes.append({"name": name, "old": customer.credit_rating, "new": rating})
+        if customer.credit_rating != rating:
+            customer.credit_rating = rating
+            customer.updated_at = ctx.now
+    ctx.session.flush()
+    return {"credit_updated": changes}
+
+
+_ACTIONS = {"create": _create, "freeze": _freeze, "update_credit": _update_credit}
+
+
+def customer_register(ctx: HandlerContext, action: str, customers) -> dict:
+    """Apply `action` ('create' | 'freeze' | 'update_credit') to a list of customers, all or nothing."""
+    run = _ACTIONS.get(action)
+    if run is None:
+        raise _fail(f"客户登记不支持操作 '{action}' (可用: {', '.join(_ACTIONS)})")
+    return run(ctx, _as_list(customers))
+
+
+def list_customers(session: Session, status: str | None = None) -> list[dict]:
+    """The register as plain dicts, by name; only one status when `status` is given."""
+    query = select(Customer).order_by(Customer.name)
+    if status is not None:
+        query = query.where(Customer.status == status)
+    return [{"id": c.id, "name": c.name, "region": c.region, "channel": c.channel,
+             "credit_rating": c.credit_rating, "status": c.status, "info": c.info}
+            for c in session.scalars(query)]
