@@ -18,7 +18,7 @@ from .errors import HandlerFailed, NotPermitted, SmflowError, StaleAction, Valid
 from .forms import validate_submission
 from .handler_api import HandlerContext, HandlerRegistry
 from .routing import ACTIVE_STATES, CLAIMED, COMPLETED, OPEN, Actor, TaskRef, can_unclaim, why_not
-from .runtime import Runtime, find_task
+from .runtime import Runtime, WorkflowError, find_task
 from .sandbox import Sandbox
 from .store import audit, instances, org, tasks
 from .store import definitions as stored
@@ -297,7 +297,11 @@ class Engine:
             except Exception as exc:  # noqa: BLE001 - a handler bug must not lose the instance
                 raise HandlerFailed(f"处理程序 '{topic}' 出错: {type(exc).__name__}: {exc}") from exc
 
-        advance = self.runtime.advance(workflow, dispatch, waiting_retry)
+        try:
+            advance = self.runtime.advance(workflow, dispatch, waiting_retry)
+        except WorkflowError as exc:
+            exc.context["instance_id"] = instance.id  # so the unit of work can record it after the rollback
+            raise
         for decision in advance.decisions:
             audit.record(session, "gateway", now, actor=actor, instance_id=instance.id, **decision)
         for call in advance.service_calls:

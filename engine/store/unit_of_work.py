@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import random
 import time
+from datetime import datetime, timezone
 from typing import Callable, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import Conflict
+from ..runtime import WorkflowError
+from . import audit
 
 T = TypeVar("T")
 
@@ -17,6 +20,17 @@ T = TypeVar("T")
 def _is_lock_race(exc: DBAPIError) -> bool:
     text = str(exc.orig).lower()
     return any(s in text for s in ("database is locked", "could not serialize", "deadlock detected"))
+
+
+def _record_error(session_factory: sessionmaker[Session], exc: WorkflowError) -> None:
+    """The failed unit of work was rolled back; the audit trail still says what went wrong."""
+    instance_id = exc.context.get("instance_id")
+    if instance_id is None:
+        return
+    with session_factory() as session:
+        audit.record(session, "error", datetime.now(timezone.utc), instance_id=instance_id,
+                     element_id=exc.context.get("element_id"), error=exc.message)
+        session.commit()
 
 
 def in_transaction(session_factory: sessionmaker[Session], work: Callable[[Session], T], retries: int = 10) -> T:
@@ -31,10 +45,16 @@ def in_transaction(session_factory: sessionmaker[Session], work: Callable[[Sessi
             session.rollback()
             if not exc.retryable or attempt == retries - 1:
                 raise
+        except WorkflowError as exc:
+            session.rollback()
+            _record_error(session_factory, exc)
+            raise
         except (OperationalError, DBAPIError) as exc:
             session.rollback()
-            if not _is_lock_race(exc) or attempt == retries - 1:
+            if not _is_lock_race(exc):
                 raise
+            if attempt == retries - 1:
+                raise Conflict("系统繁忙, 请稍后重试") from exc
         except BaseException:
             session.rollback()
             raise

@@ -141,3 +141,20 @@ def test_state_is_stored_without_the_spec(env, started):
     state = env.tx(lambda s: instances.get(s, started).state)
     assert '"spec"' not in state and "task_specs" not in state
     assert len(state) < 30_000
+
+
+def test_a_failing_condition_rolls_back_the_completion_and_is_audited(env):
+    env.tx(lambda s: add_people(s, PEOPLE))
+    bad = fixture_bytes("approval.bpmn").replace(b"decision == 'approve'", b"decision.missing_method()")
+    env.tx(lambda s: env.engine.deploy(s, bad, "approval.bpmn", "admin"))
+    instance_id = env.tx(lambda s: env.engine.start(s, "approval", "bj", {"office": "华北/北京办事处"}))
+    (task,) = inbox(env, "bj")
+    env.tx(lambda s: env.engine.complete(s, task[0], "bj", REQUEST))
+    (review,) = inbox(env, "rm_n")
+    with pytest.raises(Exception) as caught:
+        env.tx(lambda s: env.engine.complete(s, review[0], "rm_n", {"decision": "approve"}))
+    assert "流程运行出错" in caught.value.message
+    assert inbox(env, "rm_n") == [review]  # nothing changed; the manager can try again after a fix
+    errors = env.tx(lambda s: [e.detail for e in s.scalars(select(Event).where(Event.kind == "error"))])
+    assert len(errors) == 1 and errors[0]["element_id"] == "decide"
+    assert env.tx(lambda s: instances.get(s, instance_id).status) == "running"
