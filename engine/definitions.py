@@ -16,8 +16,8 @@ from .spiff_dialect import NSMAP, SmflowParser
 from .xml_safety import load_xml
 from .xsd import xsd_problems
 
-BPMN = "{%s}" % NSMAP["bpmn"]
-CAMUNDA = "{%s}" % NSMAP["camunda"]
+BPMN = "{{{}}}".format(NSMAP["bpmn"])
+CAMUNDA = "{{{}}}".format(NSMAP["camunda"])
 
 SUPPORTED_NODES = {
     "startEvent", "endEvent", "userTask", "serviceTask", "scriptTask", "task", "manualTask",
@@ -93,7 +93,8 @@ def _support_problems(process, known_topics: set[str] | None) -> list[Problem]:
             if not topic:
                 problems.append(_problem(element, '服务任务需要 camunda:type="external" 和 camunda:topic (处理程序名)'))
             elif known_topics is not None and topic not in known_topics:
-                problems.append(_problem(element, f"没有名为 '{topic}' 的处理程序 (可用: {', '.join(sorted(known_topics))})"))
+                available = ", ".join(sorted(known_topics))
+                problems.append(_problem(element, f"没有名为 '{topic}' 的处理程序 (可用: {available})"))
         elif element.tag == BPMN + "scriptTask":
             fmt = (element.get("scriptFormat") or "python").lower()
             if fmt not in ("python", "py", "text/x-python"):

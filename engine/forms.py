@@ -234,5 +234,5 @@ def validate_submission(form: dict | None, data: dict, context: dict, sandbox: S
             continue
         clean[field["id"]] = value
     if problems:
-        raise ValidationFailed("表单有 %d 处需要修改" % len(problems), problems)
+        raise ValidationFailed(f"表单有 {len(problems)} 处需要修改", problems)
     return clean

@@ -6,9 +6,10 @@ No database here: the engine hands in the spec and gets back state (JSON) and fa
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway

@@ -124,7 +124,8 @@ def _pow(x, y):
 
 def _mul(x, y):
     for seq, n in ((x, y), (y, x)):
-        if isinstance(seq, (str, bytes, list, tuple)) and isinstance(n, int) and n * max(len(seq), 1) > _MAX_SEQUENCE_REPEAT:
+        repeatable = isinstance(seq, (str, bytes, list, tuple)) and isinstance(n, int)
+        if repeatable and n * max(len(seq), 1) > _MAX_SEQUENCE_REPEAT:
             raise ScriptRejected("重复的序列过长")
     return x * y
 

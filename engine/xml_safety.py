@@ -32,7 +32,8 @@ def load_xml(data: bytes, filename: str | None = None) -> etree._Element:
     if match:
         line = data[: match.start()].count(b"\n") + 1
         raise ValidationFailed(
-            "文件包含 DOCTYPE 或实体声明, 出于安全原因被拒绝", [Problem("不允许 DOCTYPE / ENTITY", line=line)], file=filename
+            "文件包含 DOCTYPE 或实体声明, 出于安全原因被拒绝", [Problem("不允许 DOCTYPE / ENTITY", line=line)],
+            file=filename,
         )
     try:
         return etree.fromstring(data, parser=_xml_parser())

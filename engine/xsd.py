@@ -27,7 +27,7 @@ def xsd_problems(root: etree._Element) -> list[Problem]:
     for expr in doc.xpath(
         ".//bpmn:correlationPropertyRetrievalExpression/bpmn:formalExpression", namespaces=DEFAULT_NSMAP
     ):
-        expr.tag = "{%s}messagePath" % DEFAULT_NSMAP["bpmn"]
+        expr.tag = "{{{}}}messagePath".format(DEFAULT_NSMAP["bpmn"])
     schema = _schema()
     if schema.validate(doc):
         return []

@@ -10,12 +10,12 @@ import click
 from werkzeug.security import generate_password_hash
 
 from engine import Engine, SmflowError, ValidationFailed
+from engine.engine import human_task_dict
 from engine.store import instances as stored_instances
 from engine.store import org
 from engine.store.db import make_engine, make_session_factory, upgrade
 from engine.store.definitions import all_versions
 from engine.store.unit_of_work import in_transaction
-from engine.engine import human_task_dict
 from handlers import default_registry
 
 from .cli_output import emit, fail, table

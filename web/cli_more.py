@@ -12,7 +12,7 @@ from engine.fidelity import lint_bpmn, load_step_table
 
 from .cli import Context, _json_flag, main, pass_ctx
 from .cli_output import emit, table
-from .demo import deploy_manual, demo_data, load_organisation
+from .demo import demo_data, deploy_manual, load_organisation
 
 
 @main.command()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from importlib.resources import files
-from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import NotFound, ValidationFailed, Problem
+from ..errors import NotFound, Problem, ValidationFailed
 from ..routing import Actor
 from .models import Grant, OrgUnit, Role, User
 

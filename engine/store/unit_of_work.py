@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import datetime, timezone
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,7 +29,7 @@ def _record_error(session_factory: sessionmaker[Session], exc: WorkflowError) ->
     if instance_id is None:
         return
     with session_factory() as session:
-        audit.record(session, "error", datetime.now(timezone.utc), instance_id=instance_id,
+        audit.record(session, "error", datetime.now(UTC), instance_id=instance_id,
                      element_id=exc.context.get("element_id"), error=exc.message)
         session.commit()
 

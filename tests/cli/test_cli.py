@@ -99,3 +99,25 @@ def test_the_installed_command_runs(tmp_path):
     subprocess.run([exe, "db", "upgrade"], check=True, env=env, capture_output=True)
     result = subprocess.run([exe, "show", "1"], env=env, capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.startswith("错误: 没有编号为 1 的流程实例")
+
+
+CONFORMANCE = Path("/work/shared/conformance/miwg-reference")
+if not CONFORMANCE.exists():
+    CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "miwg-reference"
+
+
+def test_every_conformance_file_deploys_or_exits_2_with_element_errors(sqlite_url):
+    runner = CliRunner()
+    files = sorted(CONFORMANCE.glob("*.bpmn"))
+    assert len(files) >= 20
+    outcomes = {}
+    for path in files:
+        result = runner.invoke(main, ["--db", sqlite_url, "deploy", str(path), "--json"], catch_exceptions=False)
+        assert result.exit_code in (0, 2), (path.name, result.output)
+        body = json.loads(result.stdout)
+        if result.exit_code == 2:
+            assert body["errors"] and all(e["element_id"] and e["line"] and e["message"] for e in body["errors"])
+        else:
+            assert all(r["status"] == "deployed" for r in body)
+        outcomes[path.name] = result.exit_code
+    assert outcomes["A.1.0.bpmn"] == 0 and outcomes["C.6.0.bpmn"] == 2

@@ -3,10 +3,10 @@
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
+from helpers import add_people, complete_in_own_process, fixture_bytes
 from sqlalchemy import func, select
 
 from engine.store.models import Event, ProcessInstance
-from helpers import add_people, complete_in_own_process, fixture_bytes
 
 INSTANCES = 6
 

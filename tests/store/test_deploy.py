@@ -1,11 +1,11 @@
 """Deploying stores the exact bytes and a new version per executable process; bad files store nothing."""
 
 import pytest
+from helpers import fixture_bytes
 from sqlalchemy import func, select
 
 from engine.errors import ValidationFailed
 from engine.store.models import BpmnFile, Event, ProcessDefinition
-from helpers import fixture_bytes
 
 
 def count(env, model):
@@ -51,6 +51,9 @@ def test_a_viewing_only_file_is_stored_and_cannot_be_started(env):
 
 @pytest.mark.parametrize("bad", [
     b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><x>&e;</x>",
+    b"<?xml version='1.0'?><!DOCTYPE l [<!ENTITY a 'lol'><!ENTITY b '&a;&a;&a;&a;&a;&a;&a;&a;'>"
+    b"<!ENTITY c '&b;&b;&b;&b;&b;&b;&b;&b;'>]><l>&c;</l>",
+    fixture_bytes("approval.bpmn").replace(b"'expense'", b"__import__('os').getcwd()"),
     b"<definitions",
     b"<a>" + b" " * (50 * 1024 * 1024) + b"</a>",
 ])
@@ -67,3 +70,22 @@ def test_a_hostile_condition_stores_nothing(env):
         env.tx(lambda s: env.engine.deploy(s, bad, "bad.bpmn", None))
     assert caught.value.problems[0].element_id == "f4"
     assert count(env, BpmnFile) == 0 and count(env, ProcessDefinition) == 0
+
+
+def test_a_script_that_loops_forever_is_stopped_and_nothing_is_stored(env):
+    looping = fixture_bytes("approval.bpmn").replace(
+        b'<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="request"/>',
+        b'<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="spin"/>'
+        b'<bpmn:sequenceFlow id="f1b" sourceRef="spin" targetRef="request"/>'
+        b'<bpmn:scriptTask id="spin" name="spin" scriptFormat="python"><bpmn:script>while True:\n    pass'
+        b"</bpmn:script></bpmn:scriptTask>",
+    ).replace(b"<bpmn:flowNodeRef>start</bpmn:flowNodeRef>",
+              b"<bpmn:flowNodeRef>start</bpmn:flowNodeRef><bpmn:flowNodeRef>spin</bpmn:flowNodeRef>")
+    env.engine.sandbox.time_limit = 0.3
+    env.tx(lambda s: env.engine.deploy(s, looping, "loop.bpmn", None))
+    with pytest.raises(Exception) as caught:
+        env.tx(lambda s: env.engine.start(s, "approval", None, {"office": "华北/北京办事处"}))
+    assert "0.3 秒" in caught.value.message
+    from engine.store.models import ProcessInstance
+
+    assert count(env, ProcessInstance) == 0

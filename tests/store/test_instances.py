@@ -1,12 +1,12 @@
 """Start, route, claim, complete and reload instances, on SQLite and PostgreSQL."""
 
 import pytest
+from helpers import add_people, fixture_bytes
 from sqlalchemy import select
 
 from engine.errors import Conflict, NotFound, NotPermitted, StaleAction, ValidationFailed
 from engine.store import instances
 from engine.store.models import ArchiveRecord, Event, HumanTask
-from helpers import add_people, fixture_bytes
 
 PEOPLE = {
     "bj": [("办事处", "华北/北京办事处")],

@@ -3,11 +3,11 @@
 from datetime import datetime
 
 import pytest
+from helpers import add_people, fixture_bytes
 from sqlalchemy import select
 
 from engine.clock import COMPANY_TZ
 from engine.store.models import HumanTask, Notification, ProcessInstance
-from helpers import add_people, fixture_bytes
 
 
 @pytest.fixture
