@@ -122,12 +122,8 @@ class Runtime:
         return workflow
 
     def dump_state(self, workflow: BpmnWorkflow) -> str:
-        registry = self.serializer.registry
-        registry._encoder_mode = True
-        try:
-            dct = self._state_converter.to_dict(workflow)
-        finally:
-            registry._encoder_mode = False
+        # Not SpiffWorkflow's "encoder mode": it is a flag on the shared registry, and web threads share it.
+        dct = self._state_converter.to_dict(workflow)
         dct[self.serializer.VERSION_KEY] = self.serializer.VERSION
         return json.dumps(dct, ensure_ascii=False)
 
