@@ -1,0 +1,42 @@
+"""A failing handler leaves its task waiting; the worker retries it later, and the process goes on."""
+
+from sqlalchemy import select
+
+from engine import Engine, HandlerFailed, HandlerRegistry, Sandbox
+from engine.store.models import Event, Job, ProcessInstance
+from helpers import add_people, fixture_bytes
+
+
+def test_a_failed_handler_is_retried_by_the_worker(env):
+    calls = []
+
+    def flaky_archive(ctx, title, kind, document):
+        calls.append(title)
+        if len(calls) == 1:
+            raise HandlerFailed("档案服务暂时不可用", retryable=True)
+        return {"archived_as": len(calls)}
+
+    env.engine = Engine(HandlerRegistry({"archive": flaky_archive}), Sandbox(), env.clock)
+    env.tx(lambda s: add_people(s, {"bj": [("办事处", "华北/北京办事处")], "rm": [("大区经理", "华北")]}))
+    env.tx(lambda s: env.engine.deploy(s, fixture_bytes("approval.bpmn"), "a.bpmn", None))
+    instance_id = env.tx(lambda s: env.engine.start(s, "approval", "bj", {"office": "华北/北京办事处"}))
+    (task,) = env.tx(lambda s: env.engine.inbox(s, "bj"))
+    env.tx(lambda s: env.engine.complete(s, task.id, "bj", {"amount": 1, "purpose": "会议"}))
+    (review,) = env.tx(lambda s: env.engine.inbox(s, "rm"))
+    env.tx(lambda s: env.engine.complete(s, review.id, "rm", {"decision": "approve"}))
+
+    assert env.tx(lambda s: s.get(ProcessInstance, instance_id).status) == "running"
+    (job,) = env.tx(lambda s: s.scalars(select(Job)).all())
+    assert (job.topic, job.last_error, job.done) == ("archive", "档案服务暂时不可用", False)
+    errors = env.tx(lambda s: [e.detail["error"] for e in s.scalars(select(Event).where(Event.kind == "error"))])
+    assert errors == ["档案服务暂时不可用"]
+    assert env.tx(lambda s: env.engine.due_jobs(s)) == []  # not before its back-off
+
+    env.clock.advance(minutes=2)
+    assert env.tx(lambda s: env.engine.due_jobs(s)) == [job.id]
+    assert env.tx(lambda s: env.engine.retry_job(s, job.id)) is True
+    assert calls == ["费用申请 华北/北京办事处"] * 2
+    assert env.tx(lambda s: s.get(ProcessInstance, instance_id).status) == "completed"
+    assert env.tx(lambda s: env.engine.workflow_data(s, instance_id))["archived_as"] == 2
+    assert env.tx(lambda s: env.engine.due_jobs(s)) == []
+    assert env.tx(lambda s: s.get(Job, job.id)).done is True
