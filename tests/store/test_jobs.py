@@ -1,10 +1,10 @@
 """A failing handler leaves its task waiting; the worker retries it later, and the process goes on."""
 
+from helpers import add_people, fixture_bytes
 from sqlalchemy import select
 
 from engine import Engine, HandlerFailed, HandlerRegistry, Sandbox
 from engine.store.models import Event, Job, ProcessInstance
-from helpers import add_people, fixture_bytes
 
 
 def test_a_failed_handler_is_retried_by_the_worker(env):
