@@ -27,6 +27,7 @@ from .timers import cycle_periods
 
 RETRY_DELAYS = (60, 300, 1800, 7200)  # seconds between handler retries
 ROLE_CACHE_TTL = timedelta(seconds=60)
+WARM_WORKFLOWS = 256  # deserialized workflows kept between units of work, by instance
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Engine:
         self.runtime = Runtime(self.sandbox, self.clock)
         self._specs: dict[int, tuple] = {}
         self._roles: tuple[datetime, org.RoleNames] | None = None
+        self._warm: dict[int, tuple[str, object]] = {}
 
     # -- deploy ---------------------------------------------------------------------------------
     def deploy(self, session: Session, data: bytes, filename: str | None = None,
@@ -239,7 +241,7 @@ class Engine:
     # -- instances ------------------------------------------------------------------------------
     def show(self, session: Session, instance_id: int) -> dict:
         instance = instances.get(session, instance_id)
-        workflow = self._load(instance)
+        workflow = self._load(instance, for_change=False)
         last = workflow.last_task or workflow.task_tree
         return {
             "instance_id": instance.id, "process_id": instance.process_id, "version": instance.version,
@@ -253,10 +255,17 @@ class Engine:
 
     def workflow_data(self, session: Session, instance_id: int) -> dict:
         instance = instances.get(session, instance_id)
-        workflow = self._load(instance)
+        workflow = self._load(instance, for_change=False)
         return (workflow.last_task or workflow.task_tree).data
 
     # -- internals ------------------------------------------------------------------------------
+    def _keep_warm(self, instance_id: int, state: str, workflow) -> None:
+        # Keyed by the exact state text: if this unit of work does not commit, or another process
+        # writes the instance, the stored state differs and the next load rebuilds from the database.
+        self._warm[instance_id] = (state, workflow)
+        while len(self._warm) > WARM_WORKFLOWS:
+            self._warm.pop(next(iter(self._warm)))
+
     def _role_names(self, session: Session, now: datetime) -> org.RoleNames:
         # Roles and their aliases change rarely (an administrator's edit); a minute of caching is fine.
         if self._roles is None or now - self._roles[0] > ROLE_CACHE_TTL or now < self._roles[0]:
@@ -270,7 +279,12 @@ class Engine:
             self._specs[definition.id] = cached
         return cached
 
-    def _load(self, instance: ProcessInstance):
+    def _load(self, instance: ProcessInstance, for_change: bool = True):
+        """The instance's workflow: from the warm cache when it holds exactly the stored state, else rebuilt."""
+        if for_change:
+            warm = self._warm.pop(instance.id, None)
+            if warm is not None and warm[0] == instance.state:
+                return warm[1]
         cached = self._specs.get(instance.definition_id)
         spec, subprocess_specs = cached or self._spec(session_get_definition(instance))
         return self.runtime.load_state(instance.state, spec, subprocess_specs)
@@ -311,9 +325,11 @@ class Engine:
             self._schedule_retry(session, instance.id, failure, now)
         self._sync_tasks(session, instance, workflow, now, actor)
         done = workflow.is_completed()
-        instances.save_state(session, instance.id, revision, self.runtime.dump_state(workflow),
-                             "completed" if done else "running",
+        state = self.runtime.dump_state(workflow)
+        instances.save_state(session, instance.id, revision, state, "completed" if done else "running",
                              None if done else self.runtime.next_timer(workflow), now if done else None)
+        if not done:
+            self._keep_warm(instance.id, state, workflow)
         session.expire(instance)
         if done:
             audit.record(session, "instance_completed", now, actor=actor, instance_id=instance.id)
@@ -331,7 +347,7 @@ class Engine:
     def _sync_tasks(self, session: Session, instance: ProcessInstance, workflow, now: datetime,
                     actor: str | None) -> None:
         ready = self.runtime.ready_tasks(workflow)
-        active = tasks.active_for_instance(session, instance.id)
+        active = tasks.active_for_instance(session, instance.id, light=True)
         existing = {t.task_guid for t in active}
         for item in ready:
             if item.guid in existing:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from ..errors import NotFound
 from ..routing import ACTIVE_STATES, ADMIN_ROLE, ANY, CLAIMED, OPEN, Actor
@@ -19,9 +19,12 @@ def get(session: Session, task_id: int) -> HumanTask:
     return row
 
 
-def active_for_instance(session: Session, instance_id: int) -> list[HumanTask]:
-    return list(session.scalars(select(HumanTask).where(
-        HumanTask.instance_id == instance_id, HumanTask.state.in_(ACTIVE_STATES)).order_by(HumanTask.id)))
+def active_for_instance(session: Session, instance_id: int, light: bool = False) -> list[HumanTask]:
+    """The open and claimed tasks of an instance; `light` loads only what task syncing needs."""
+    query = select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.state.in_(ACTIVE_STATES))
+    if light:
+        query = query.options(load_only(HumanTask.id, HumanTask.task_guid, HumanTask.state))
+    return list(session.scalars(query.order_by(HumanTask.id)))
 
 
 def for_instance(session: Session, instance_id: int) -> list[HumanTask]:
