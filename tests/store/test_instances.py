@@ -158,3 +158,24 @@ def test_a_failing_condition_rolls_back_the_completion_and_is_audited(env):
     errors = env.tx(lambda s: [e.detail for e in s.scalars(select(Event).where(Event.kind == "error"))])
     assert len(errors) == 1 and errors[0]["element_id"] == "decide"
     assert env.tx(lambda s: instances.get(s, instance_id).status) == "running"
+
+
+def test_a_warm_workflow_is_never_used_once_the_stored_state_moved_on(env):
+    """Two engines (two processes) on one database, and a unit of work that is rolled back."""
+    env.tx(lambda s: add_people(s, {"m": [("市场总监", "*")], "sd": [("销售总监", "*")]}))
+    env.tx(lambda s: env.engine.deploy(s, fixture_bytes("parallel.bpmn"), "p.bpmn", None))
+    instance_id = env.tx(lambda s: env.engine.start(s, "parallel", "m"))
+    other = type(env.engine)(env.engine.handlers, env.engine.sandbox, env.clock)
+    (market,) = env.tx(lambda s: env.engine.inbox(s, "m"))
+    (sales,) = env.tx(lambda s: env.engine.inbox(s, "sd"))
+
+    session = env.sessions()  # a completion that is never committed
+    env.engine.complete(session, market.id, "m", {"market_note": "作废"})
+    session.rollback()
+    session.close()
+
+    env.tx(lambda s: other.complete(s, sales.id, "sd", {"sales_note": "销售意见"}))
+    env.tx(lambda s: env.engine.complete(s, market.id, "m", {"market_note": "市场意见"}))
+    info = env.tx(lambda s: env.engine.show(s, instance_id))
+    assert info["status"] == "completed"
+    assert (info["data"]["market_note"], info["data"]["sales_note"]) == ("市场意见", "销售意见")
