@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from .errors import Problem, ScriptRejected, ValidationFailed
@@ -175,14 +177,20 @@ def _start_cycle(process) -> str | None:
     return None
 
 
-def _drop_data_associations(specs) -> None:
-    # In smflow, data objects document what passes between roles; values travel in task data.
-    # SpiffWorkflow would otherwise require every associated data object to hold a value.
+def _settle_specs(specs) -> None:
     for spec in specs:
         for task_spec in spec.task_specs.values():
             if hasattr(task_spec, "data_input_associations"):
+                # In smflow, data objects document what passes between roles; values travel in task data.
+                # SpiffWorkflow would otherwise require every associated data object to hold a value.
                 task_spec.data_input_associations = []
                 task_spec.data_output_associations = []
+            if isinstance(task_spec, MultiInstanceTask) and task_spec.cardinality is None and task_spec.data_output:
+                # SpiffWorkflow's Camunda multi-instance sets its input only in memory when the step starts;
+                # set it in the stored spec, so an instance reloaded mid-step updates its items in place.
+                task_spec.data_input = TaskDataReference(task_spec.data_output.bpmn_id)
+                if task_spec.output_item is not None:
+                    task_spec.input_item = TaskDataReference(task_spec.output_item.bpmn_id)
 
 
 def parse_bpmn(data: bytes, filename: str | None = None, known_topics: set[str] | None = None) -> ParsedFile:
@@ -218,7 +226,7 @@ def parse_bpmn(data: bytes, filename: str | None = None, known_topics: set[str] 
         for parsed in result.executable:
             parsed.spec = parser.get_spec(parsed.process_id)
             parsed.subprocess_specs = parser.get_subprocess_specs(parsed.process_id)
-            _drop_data_associations([parsed.spec, *parsed.subprocess_specs.values()])
+            _settle_specs([parsed.spec, *parsed.subprocess_specs.values()])
     except ValidationException as exc:
         line = exc.line_number if isinstance(exc.line_number, int) else None
         problems.append(Problem(str(exc.args[0] if exc.args else exc), element_id=exc.id or None,

@@ -5,7 +5,8 @@ Extension points only (subclasses and configuration maps), never edits to SpiffW
 - the lane a node is listed in is kept as `smflow:lane` (SpiffWorkflow gives tasks inside an embedded
   sub-process the sub-process's lane);
 - user tasks carry their form as `smflow:form`; service tasks their topic and input parameters;
-- timers read the engine's clock.
+- timers read the engine's clock;
+- parallel and inclusive joins merge what each branch changed (engine/joins.py).
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from __future__ import annotations
 from copy import deepcopy
 
 from SpiffWorkflow.bpmn.parser.node_parser import DEFAULT_NSMAP
+from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser, GatewayParser
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
     CallActivity,
+    InclusiveGateway,
     IntermediateCatchEvent,
     ManualTask,
     NoneTask,
+    ParallelGateway,
     ServiceTask,
     StartEvent,
 )
@@ -45,6 +49,7 @@ from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
 from .forms import CAMUNDA_NS, parse_form
+from .joins import MergingInclusiveGateway, MergingParallelGateway
 from .timers import CLOCK_TIMERS
 
 NSMAP = {**DEFAULT_NSMAP, "camunda": CAMUNDA_NS}
@@ -136,6 +141,8 @@ class SmflowParser(CamundaParser):
         full_tag("startEvent"): (SmflowStartEventParser, StartEvent),
         full_tag("boundaryEvent"): (SmflowBoundaryEventParser, BoundaryEvent),
         full_tag("intermediateCatchEvent"): (SmflowIntermediateCatchEventParser, IntermediateCatchEvent),
+        full_tag("parallelGateway"): (GatewayParser, MergingParallelGateway),
+        full_tag("inclusiveGateway"): (ConditionalGatewayParser, MergingInclusiveGateway),
     }
 
     def __init__(self):
@@ -149,4 +156,6 @@ def make_serializer() -> BpmnWorkflowSerializer:
     timer_converter = config[TimeDateEventDefinition]
     for clock_class in CLOCK_TIMERS.values():
         config[clock_class] = timer_converter
+    config[MergingParallelGateway] = config[ParallelGateway]
+    config[MergingInclusiveGateway] = config[InclusiveGateway]
     return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
