@@ -1,0 +1,137 @@
+"""Browser tests: Debian's Chromium driven by Playwright against the app behind a real HTTP server.
+
+They fail (never skip) when Chromium, Playwright or the front-end build (`npm ci`) is missing.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.security import generate_password_hash
+from werkzeug.serving import make_server
+
+from engine.store import org, tasks
+from engine.store.unit_of_work import in_transaction
+from web.app import create_app
+
+ROOT = Path(__file__).parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+VIEWER = ROOT / "web" / "static" / "build" / "bpmn-js" / "bpmn-navigated-viewer.production.min.js"
+SHOTS = Path(__file__).parent / "screenshots"
+APPROVAL = (ROOT / "tests" / "fixtures" / "approval.bpmn").read_bytes()
+PASSWORD = "secret-pw"
+PEOPLE = [
+    ("bj", "宋晓东", [("办事处", "华北/北京办事处")]),
+    ("rm_huabei", "罗平", [("大区经理", "华北")]),
+    ("rm_huadong", "韩国栋", [("大区经理", "华东")]),
+    ("admin", "系统管理员", [("admin", "*")]),
+]
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run"]
+
+
+def _require_tools() -> None:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium fonts-wqy-microhei", pytrace=False)
+    if not VIEWER.exists():
+        pytest.fail("bpmn-js is not built: run `npm ci` (its postinstall copies bpmn-js to web/static/build/)",
+                    pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    _require_tools()
+    from playwright.sync_api import sync_playwright  # an ImportError here fails the run, as it should
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Live:
+    """The running app, its URL, and a way to set up state through the engine."""
+
+    def __init__(self, app, url: str):
+        self.app, self.url = app, url
+        self.services = app.extensions["smflow"]
+
+    def tx(self, work):
+        return in_transaction(self.services.sessions, work)
+
+    def start(self, office: str = "华北/北京办事处", by: str = "bj", key: str | None = None) -> int:
+        return self.tx(lambda s: self.services.engine.start(s, "approval", by, {"office": office}, None, key))
+
+    def open_task(self, instance_id: int) -> int:
+        return self.tx(lambda s: tasks.active_for_instance(s, instance_id)[0].id)
+
+    def complete(self, task_id: int, login: str, data: dict) -> None:
+        self.tx(lambda s: self.services.engine.complete(s, task_id, login, data))
+
+
+@pytest.fixture
+def live(sqlite_url, clock):
+    app = create_app({"TESTING": True, "SECRET_KEY": "browser-test", "DATABASE_URL": sqlite_url,
+                      "SMFLOW_CLOCK": clock})
+
+    def seed(s):
+        hashed = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+        for login, name, grants in PEOPLE:
+            org.add_user(s, login, name, hashed)
+            for role, scope in grants:
+                org.grant(s, login, role, scope)
+        app.extensions["smflow"].engine.deploy(s, APPROVAL, "approval.bpmn", "admin")
+
+    in_transaction(app.extensions["smflow"].sessions, seed)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Live(app, f"http://127.0.0.1:{server.server_port}")
+    server.shutdown()
+    thread.join(timeout=5)
+    server.server_close()
+    app.extensions["smflow"].sessions.kw["bind"].dispose()
+
+
+@pytest.fixture
+def page(browser, live):
+    """A fresh browser tab; any JavaScript error or failed asset load fails the test."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    tab.on("console", lambda msg: problems.append(f"console: {msg.text}")
+           if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
+    tab.on("response", lambda r: problems.append(f"{r.status} {r.url}")
+           if r.status >= 400 and "/static/" in r.url else None)
+    tab.set_default_timeout(10_000)
+    yield tab
+    context.close()
+    assert not problems, problems
+
+
+@pytest.fixture
+def shot():
+    """Save a full-page screenshot to tests/browser/screenshots/<name>.png (look at them)."""
+
+    def take(tab, name: str) -> Path:
+        SHOTS.mkdir(exist_ok=True)
+        path = SHOTS / f"{name}.png"
+        tab.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+@pytest.fixture
+def login(live):
+    def log_in(tab, user: str) -> None:
+        tab.goto(live.url + "/auth/login")
+        tab.fill("#login", user)
+        tab.fill("#password", PASSWORD)
+        tab.click("form button.primary")
+        tab.wait_for_url(live.url + "/")
+
+    return log_in

@@ -1,0 +1,217 @@
+"""流程与版本: deployed processes, starting an instance, uploading a new version, download and diagram."""
+
+from __future__ import annotations
+
+import io
+import json
+from functools import lru_cache
+
+from flask import Blueprint, flash, g, redirect, render_template, request, send_file, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
+
+from engine import DeployResult
+from engine.errors import NotPermitted, Problem, SmflowError, ValidationFailed
+from engine.routing import Actor
+from engine.store import definitions, org
+from engine.store.models import BpmnFile, ProcessDefinition
+from engine.xml_safety import load_xml
+
+from .app import db, engine, tx
+from .auth import login_required
+from .errors import status_for
+from .i18n import localtime, t
+from .inbox import user_name
+
+bp = Blueprint("processes", __name__, url_prefix="/processes")
+
+BPMN_NS = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+
+
+# -- who may do what ------------------------------------------------------------------------------
+@lru_cache(maxsize=256)
+def _lane_names(sha256: str, process_id: str, content: bytes) -> tuple[str, ...]:
+    for process in load_xml(content).iter(f"{BPMN_NS}process"):
+        if process.get("id") == process_id:
+            return tuple(lane.get("name") for lane in process.iter(f"{BPMN_NS}lane") if lane.get("name"))
+    return ()
+
+
+def process_roles(session: Session, definition: ProcessDefinition) -> set[str]:
+    """The roles of the process's lanes (lane names resolved through role aliases)."""
+    file = session.get(BpmnFile, definition.file_sha256)
+    roles = org.RoleNames(session)
+    return {roles.for_lane(lane) for lane in _lane_names(file.sha256, definition.process_id, file.content)}
+
+
+def may_start(session: Session, actor: Actor, definition: ProcessDefinition) -> bool:
+    """Administrators, and whoever holds the role of one of the process's lanes (in any scope)."""
+    if not definition.executable:
+        return False
+    return actor.is_admin or bool(process_roles(session, definition) & actor.roles)
+
+
+def may_upload(session: Session, actor: Actor) -> bool:
+    owners = {d.owner for d in definitions.latest_of_each(session) if d.owner}
+    return actor.is_admin or bool(owners & actor.roles)
+
+
+def _check_owner(session: Session, actor: Actor, result: DeployResult, previous_owner: str | None) -> None:
+    owner = definitions.get_version(session, result.process_id, result.version).owner
+    if owner is None:
+        raise NotPermitted(t("processes.no_owner", pid=result.process_id), process_id=result.process_id)
+    for needed in {owner, previous_owner} - {None}:
+        if needed not in actor.roles:
+            raise NotPermitted(t("processes.not_owner", owner=needed, pid=result.process_id),
+                               process_id=result.process_id)
+
+
+def deploy_checked(data: bytes, filename: str | None, actor: Actor) -> list[DeployResult]:
+    """Deploy only what the actor owns (by the file's owner and the deployed one); admins deploy anything."""
+    def work(session: Session) -> list[DeployResult]:
+        if not may_upload(session, actor):
+            raise NotPermitted(t("processes.upload_hint"))
+        previous = {d.process_id: d.owner for d in definitions.latest_of_each(session)}
+        results = engine().deploy(session, data, filename, actor.login)
+        if not actor.is_admin:
+            for result in results:
+                _check_owner(session, actor, result, previous.get(result.process_id))
+        return results
+
+    return tx(work)
+
+
+def start_checked(process_id: str, actor: Actor, data: dict, version: int | None,
+                  business_key: str | None) -> int:
+    def work(session: Session) -> int:
+        definition = definitions.get_version(session, process_id, version)
+        if definition.executable and not may_start(session, actor, definition):
+            raise NotPermitted(t("processes.cannot_start", pid=process_id), process_id=process_id)
+        return engine().start(session, process_id, actor.login, data, version, business_key)
+
+    return tx(work)
+
+
+# -- pages ----------------------------------------------------------------------------------------
+def process_listing(session: Session, actor: Actor) -> list[dict]:
+    filenames = dict(session.execute(select(BpmnFile.sha256, BpmnFile.filename)).all())
+    grouped: dict[str, list[ProcessDefinition]] = {}
+    for d in definitions.all_versions(session):
+        grouped.setdefault(d.process_id, []).append(d)
+    listing = []
+    for process_id, versions in grouped.items():
+        latest = versions[-1]
+        listing.append({
+            "process_id": process_id, "name": latest.name or process_id, "owner": latest.owner or "",
+            "executable": latest.executable, "can_start": may_start(session, actor, latest),
+            "versions": [{
+                "version": d.version, "executable": d.executable, "deployed_at": localtime(d.deployed_at),
+                "deployed_by": user_name(session, d.deployed_by),
+                "filename": filenames.get(d.file_sha256) or "",
+                "sha256": d.file_sha256[:12],
+            } for d in reversed(versions)],
+        })
+    return listing
+
+
+def _index(problems: list[Problem] | None = None, deploy_error: str | None = None, status: int = 200):
+    session = db()
+    return render_template("processes/index.html", processes=process_listing(session, g.actor),
+                           can_upload=may_upload(session, g.actor), problems=problems or [],
+                           deploy_error=deploy_error), status
+
+
+@bp.get("/")
+@login_required
+def index():
+    return _index()
+
+
+@bp.post("/deploy")
+@login_required
+def deploy():
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _index(deploy_error=t("processes.no_file"), status=422)
+    try:
+        results = deploy_checked(upload.read(), upload.filename, g.actor)
+    except ValidationFailed as exc:
+        message = t("processes.deploy_failed", file=upload.filename, message=exc.message)
+        return _index(problems=exc.problems, deploy_error=message, status=422)
+    for r in results:
+        status = t(f"processes.status.{r.status}")
+        flash(t("processes.deployed", pid=r.process_id, version=r.version, status=status), "success")
+    return redirect(url_for("processes.index"))
+
+
+@bp.get("/<process_id>/<int:version>/download")
+@login_required
+def download(process_id: str, version: int):
+    """The exact bytes that were uploaded (also what the diagram viewer draws)."""
+    session = db()
+    definition = definitions.get_version(session, process_id, version)
+    file = session.get(BpmnFile, definition.file_sha256)
+    return send_file(io.BytesIO(file.content), mimetype="application/xml", as_attachment=True,
+                     download_name=file.filename or f"{process_id}_v{version}.bpmn")
+
+
+@bp.get("/<process_id>/<int:version>/diagram")
+@login_required
+def diagram(process_id: str, version: int):
+    definition = definitions.get_version(db(), process_id, version)
+    url = url_for("processes.download", process_id=process_id, version=version)
+    return render_template("processes/diagram.html", definition=definition,
+                           diagram={"xml_url": url, "active": [], "done": []})
+
+
+def parse_start_data(posted: MultiDict) -> tuple[dict, list[dict], list[str]]:
+    """Name/value rows → initial data (values that read as JSON keep their type), the rows as typed, problems."""
+    data, rows, problems = {}, [], []
+    indexes = sorted({int(k.split(".")[1]) for k in posted
+                      if k.startswith("d.") and k.count(".") == 2 and k.split(".")[1].isdigit()})
+    for n in indexes:
+        key, text = posted.get(f"d.{n}.key", "").strip(), posted.get(f"d.{n}.value", "").strip()
+        if not key and not text:
+            continue
+        rows.append({"key": key, "value": text})
+        if not key.isidentifier():
+            problems.append(t("start.bad_key", key=key))
+            continue
+        try:
+            data[key] = json.loads(text)
+        except ValueError:
+            data[key] = text
+    return data, rows, problems
+
+
+@bp.route("/<process_id>/start", methods=("GET", "POST"))
+@login_required
+def start(process_id: str):
+    session = db()
+    latest = definitions.get_version(session, process_id, None)
+    versions = [d.version for d in definitions.all_versions(session)
+                if d.process_id == process_id and d.executable]
+    if not versions:
+        raise NotPermitted(t("processes.not_executable", pid=process_id), process_id=process_id)
+    if not may_start(session, g.actor, definitions.get_version(session, process_id, versions[-1])):
+        raise NotPermitted(t("processes.cannot_start", pid=process_id), process_id=process_id)
+    rows = [{"key": "", "value": ""}]
+    errors, status, business_key, version = [], 200, "", None
+    if request.method == "POST":
+        business_key = request.form.get("business_key", "").strip()
+        version = int(request.form["version"]) if request.form.get("version", "").isdigit() else None
+        data, typed_rows, errors = parse_start_data(request.form)
+        rows = typed_rows or rows
+        if errors:
+            status = 422
+        else:
+            try:
+                instance_id = start_checked(process_id, g.actor, data, version, business_key or None)
+            except SmflowError as exc:
+                errors, status = [exc.message], status_for(exc)
+            else:
+                flash(t("start.started", id=instance_id), "success")
+                return redirect(url_for("instances.detail", instance_id=instance_id))
+    return render_template("processes/start.html", definition=latest, versions=versions, version=version,
+                           business_key=business_key, rows=rows, errors=errors), status
