@@ -259,6 +259,17 @@ class Engine:
         return (workflow.last_task or workflow.task_tree).data
 
     # -- internals ------------------------------------------------------------------------------
+    def roles_of(self, session: Session, definition: ProcessDefinition) -> set[str]:
+        """The roles that do user tasks in a process (its lanes, through role aliases)."""
+        if not definition.executable:
+            return set()
+        spec, subprocess_specs = self._spec(definition)
+        roles = self._role_names(session, self.clock.now())
+        lanes = {task.extensions.get("smflow:lane") for s in (spec, *subprocess_specs.values())
+                 for task in s.task_specs.values() if getattr(task, "manual", False)
+                 and getattr(task, "extensions", None) is not None}
+        return {roles.for_lane(lane) for lane in lanes if lane}
+
     def _keep_warm(self, instance_id: int, state: str, workflow) -> None:
         # Keyed by the exact state text: if this unit of work does not commit, or another process
         # writes the instance, the stored state differs and the next load rebuilds from the database.

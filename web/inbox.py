@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
@@ -20,11 +19,10 @@ from engine.routing import (
     can_act,
     can_unclaim,
     holds,
-    scope_covers,
     why_not,
 )
-from engine.store import definitions, tasks
-from engine.store.models import HumanTask, Notification, ProcessDefinition, ProcessInstance, User
+from engine.store import definitions, notifications, tasks
+from engine.store.models import HumanTask, ProcessDefinition, ProcessInstance, User
 
 from .app import db, engine, tx
 from .auth import login_required
@@ -83,16 +81,9 @@ def task_summary(session: Session, row: HumanTask, names: dict[str, str], now: d
     }
 
 
-def _addressed_to(actor: Actor, note: Notification) -> bool:
-    """A note to a role in a scope reaches holders of the role inside it (a region's offices) or above it."""
-    return any(role == note.role and (scope_covers(scope, note.scope) or scope_covers(note.scope, scope))
-               for role, scope in actor.grants)
-
-
 def notifications_for(session: Session, actor: Actor, limit: int = 10) -> list[dict]:
-    recent = session.scalars(select(Notification).order_by(Notification.id.desc()).limit(200))
-    mine = [n for n in recent if _addressed_to(actor, n)][:limit]
-    return [{"message": n.message, "at": localtime(n.created_at), "instance_id": n.instance_id} for n in mine]
+    return [{"message": n.message, "at": localtime(n.created_at), "instance_id": n.instance_id}
+            for n in notifications.for_actor(session, actor, limit)]
 
 
 def _text(value) -> str:

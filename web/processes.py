@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from functools import lru_cache
 
 from flask import Blueprint, flash, g, redirect, render_template, request, send_file, url_for
 from sqlalchemy import select
@@ -14,9 +13,8 @@ from werkzeug.datastructures import MultiDict
 from engine import DeployResult
 from engine.errors import NotPermitted, Problem, SmflowError, ValidationFailed
 from engine.routing import Actor
-from engine.store import definitions, org
+from engine.store import definitions
 from engine.store.models import BpmnFile, ProcessDefinition
-from engine.xml_safety import load_xml
 
 from .app import db, engine, tx
 from .auth import login_required
@@ -26,30 +24,13 @@ from .inbox import user_name
 
 bp = Blueprint("processes", __name__, url_prefix="/processes")
 
-BPMN_NS = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
-
-
 # -- who may do what ------------------------------------------------------------------------------
-@lru_cache(maxsize=256)
-def _lane_names(sha256: str, process_id: str, content: bytes) -> tuple[str, ...]:
-    for process in load_xml(content).iter(f"{BPMN_NS}process"):
-        if process.get("id") == process_id:
-            return tuple(lane.get("name") for lane in process.iter(f"{BPMN_NS}lane") if lane.get("name"))
-    return ()
-
-
-def process_roles(session: Session, definition: ProcessDefinition) -> set[str]:
-    """The roles of the process's lanes (lane names resolved through role aliases)."""
-    file = session.get(BpmnFile, definition.file_sha256)
-    roles = org.RoleNames(session)
-    return {roles.for_lane(lane) for lane in _lane_names(file.sha256, definition.process_id, file.content)}
-
-
 def may_start(session: Session, actor: Actor, definition: ProcessDefinition) -> bool:
-    """Administrators, and whoever holds the role of one of the process's lanes (in any scope)."""
+    """Administrators, the process owner, and whoever holds the role of one of its lanes (in any scope)."""
     if not definition.executable:
         return False
-    return actor.is_admin or bool(process_roles(session, definition) & actor.roles)
+    roles = engine().roles_of(session, definition) | ({definition.owner} if definition.owner else set())
+    return actor.is_admin or bool(roles & actor.roles)
 
 
 def may_upload(session: Session, actor: Actor) -> bool:
