@@ -29,6 +29,9 @@ from .spiff_dialect import make_serializer
 from .timers import TimerEventDefinition
 
 ANY_SCOPE = "*"
+# A choice (approve or reject, a rating, yes or no) is made afresh in every round of a loop: carrying
+# last round's "reject" into the next meeting invites a hurried repeat. Other answers carry over.
+FRESH_CHOICES = {"enum", "boolean"}
 
 
 class WorkflowError(SmflowError):
@@ -194,7 +197,7 @@ class Runtime:
         for f in (form or {}).get("fields", []):
             if f.get("rows"):
                 prefill[f["id"]] = self._evaluate(task, f["rows"], f"表单 {f['id']} 的 rows")
-            elif f["id"] in task.data:
+            elif f["id"] in task.data and (f.get("readonly") or f["type"] not in FRESH_CHOICES):
                 # A step that revises an earlier answer starts from it (and read-only fields show it).
                 prefill[f["id"]] = task.data[f["id"]]
         return ReadyTask(
