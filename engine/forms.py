@@ -219,6 +219,9 @@ def validate_submission(form: dict | None, data: dict, context: dict, sandbox: S
                     required = False
             if required:
                 problems.append(Problem(f"{label}: 必填", field=field["id"]))
+            # An optional field left empty is still an answer: later expressions can name it, and
+            # in a loop it replaces the previous round's value.
+            clean[field["id"]] = [] if field["type"] == "table" else None
             continue
         if field["type"] == "table":
             value = _validate_table(field, value, problems)
