@@ -27,6 +27,7 @@ from .timers import cycle_periods
 
 RETRY_DELAYS = (60, 300, 1800, 7200)  # seconds between handler retries
 ROLE_CACHE_TTL = timedelta(seconds=60)
+NEVER = timedelta(days=100 * 365)
 WARM_WORKFLOWS = 256  # deserialized workflows kept between units of work, by instance
 
 
@@ -226,6 +227,21 @@ class Engine:
         return list(session.scalars(select(Job.id).where(Job.done.is_(False), Job.due_at <= self.clock.now())
                                     .order_by(Job.due_at)))
 
+    def waiting_jobs(self, session: Session, instance_id: int) -> list[Job]:
+        """Service tasks of the instance whose handler failed and that wait for a retry."""
+        return list(session.scalars(select(Job).where(Job.instance_id == instance_id, Job.done.is_(False))
+                                    .order_by(Job.id)))
+
+    def retry_now(self, session: Session, job_id: int, login: str) -> bool:
+        """An administrator retries a failed service task at once (e.g. after fixing the data it needed)."""
+        if not org.actor(session, login).is_admin:
+            raise NotPermitted("只有管理员可以立即重试失败的服务任务")
+        job = session.get(Job, job_id)
+        if job is None or job.done:
+            raise StaleAction("该服务任务已不需要重试")
+        audit.record(session, "retry", self.clock.now(), actor=login, instance_id=job.instance_id, job_id=job.id)
+        return self.retry_job(session, job_id)
+
     def retry_job(self, session: Session, job_id: int) -> bool:
         """Run a failed service task again; True when it went through."""
         job = session.get(Job, job_id)
@@ -352,7 +368,9 @@ class Engine:
                       attempts=0, done=False, due_at=now)
             session.add(job)
         delay = RETRY_DELAYS[min(job.attempts, len(RETRY_DELAYS) - 1)]
-        job.due_at = now + timedelta(seconds=delay if failure["retryable"] else 10 * 365 * 86400)
+        job.retryable = bool(failure["retryable"])
+        # A failure retrying cannot fix waits for a person (Engine.retry_now), not for the worker.
+        job.due_at = now + (timedelta(seconds=delay) if job.retryable else NEVER)
         job.last_error = failure["error"]
 
     def _sync_tasks(self, session: Session, instance: ProcessInstance, workflow, now: datetime,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from flask import Blueprint, g, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
 
 from engine.errors import NotPermitted
@@ -13,7 +13,7 @@ from engine.routing import ACTIVE_STATES, COMPLETED, Actor, holds
 from engine.store import instances, tasks
 from engine.store.models import HumanTask, ProcessDefinition, ProcessInstance
 
-from .app import db, engine
+from .app import db, engine, tx
 from .auth import login_required
 from .i18n import localtime, scope_label, t
 from .inbox import step_title, user_name
@@ -111,10 +111,23 @@ def detail(instance_id: int):
         "detail": json.dumps(e["detail"], ensure_ascii=False, default=str) if e["detail"] else "",
     } for e in info["events"]]
     data = {k: v for k, v in info["data"].items() if k not in ORG_SNAPSHOT_KEYS}
+    jobs = [{"id": j.id, "topic": j.topic, "error": j.last_error, "attempts": j.attempts,
+             "next": localtime(j.due_at) if j.retryable else t("instance.job_manual")}
+            for j in engine().waiting_jobs(session, instance_id)]
     return render_template(
         "instances/detail.html", instance=instance, process_name=definition.name or instance.process_id,
         status_label=t(f"status.{instance.status}"), started_by=user_name(session, instance.started_by),
         started_at=localtime(instance.started_at), tasks=task_views, events=event_views,
         data=json.dumps(data, ensure_ascii=False, indent=2, default=str),
-        diagram=_diagram(instance, rows, info["events"]),
+        diagram=_diagram(instance, rows, info["events"]), jobs=jobs,
     )
+
+
+@bp.post("/<int:instance_id>/jobs/<int:job_id>/retry")
+@login_required
+def retry(instance_id: int, job_id: int):
+    """An administrator runs a failed service task again."""
+    went_through = tx(lambda s: engine().retry_now(s, job_id, g.actor.login))
+    flash(t("instance.retried_ok" if went_through else "instance.retried_failed"),
+          "success" if went_through else "error")
+    return redirect(url_for("instances.detail", instance_id=instance_id))

@@ -1,9 +1,10 @@
 """A failing handler leaves its task waiting; the worker retries it later, and the process goes on."""
 
+import pytest
 from helpers import add_people, fixture_bytes
 from sqlalchemy import select
 
-from engine import Engine, HandlerFailed, HandlerRegistry, Sandbox
+from engine import Engine, HandlerFailed, HandlerRegistry, NotPermitted, Sandbox, StaleAction
 from engine.store.models import Event, Job, ProcessInstance
 
 
@@ -40,3 +41,30 @@ def test_a_failed_handler_is_retried_by_the_worker(env):
     assert env.tx(lambda s: env.engine.workflow_data(s, instance_id))["archived_as"] == 2
     assert env.tx(lambda s: env.engine.due_jobs(s)) == []
     assert env.tx(lambda s: s.get(Job, job.id)).done is True
+
+
+def test_an_administrator_can_retry_a_failed_task_at_once(env):
+    attempts = []
+
+    def picky(ctx, role, message, scope="*"):
+        attempts.append(role)
+        if len(attempts) == 1:
+            raise HandlerFailed("收件角色不存在", retryable=False)
+        return {}
+
+    env.engine = Engine(HandlerRegistry({"notify": picky}), Sandbox(), env.clock)
+    env.tx(lambda s: add_people(s, {"planner": [("计划部", "*")], "admin": [("admin", "*")]}))
+    env.tx(lambda s: env.engine.deploy(s, fixture_bytes("deadline.bpmn"), "d.bpmn", None))
+    instance_id = env.tx(lambda s: env.engine.start(s, "deadline", "planner"))
+    env.clock.advance(days=9)
+    env.tx(lambda s: env.engine.fire_timers(s, instance_id))
+    (job,) = env.tx(lambda s: env.engine.waiting_jobs(s, instance_id))
+    env.clock.advance(days=30)
+    assert env.tx(lambda s: env.engine.due_jobs(s)) == []  # not retryable: it waits for a person
+    with pytest.raises(NotPermitted):
+        env.tx(lambda s: env.engine.retry_now(s, job.id, "planner"))
+    assert env.tx(lambda s: env.engine.retry_now(s, job.id, "admin")) is True
+    assert attempts == ["计划部", "计划部"]
+    assert env.tx(lambda s: env.engine.waiting_jobs(s, instance_id)) == []
+    with pytest.raises(StaleAction):
+        env.tx(lambda s: env.engine.retry_now(s, job.id, "admin"))

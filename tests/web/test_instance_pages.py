@@ -64,3 +64,36 @@ def test_instance_list_shows_visible_instances_with_current_tasks(client, auth, 
 def test_no_instances_says_so(client, auth):
     auth.login("bj")
     assert "暂无您可查看的流程实例" in client.get("/instances/").get_data(as_text=True)
+
+
+def test_a_failed_service_task_is_shown_and_an_admin_can_retry_it(client, auth, flow):
+    handlers = flow.services.engine.handlers
+    real_archive = handlers.get("archive")
+
+    def archive_down(ctx, **params):
+        from engine import HandlerFailed
+
+        raise HandlerFailed("档案库维护中", retryable=False)
+
+    handlers.register("archive", archive_down)
+    instance_id, review_id = flow.request_done()
+    flow.complete(review_id, "rm_huabei", {"decision": "approve"})
+    auth.login("rm_huabei")
+    text = client.get(f"/instances/{instance_id}").get_data(as_text=True)
+    assert "出错的服务任务" in text and "档案库维护中" in text and "需人工处理后重试" in text
+    job_url = re.search(r'action="(/instances/\d+/jobs/\d+/retry)"', text)
+    assert job_url is None  # only administrators get the button
+    auth.logout()
+
+    auth.login("admin")
+    text = client.get(f"/instances/{instance_id}").get_data(as_text=True)
+    job_url = re.search(r'action="(/instances/\d+/jobs/\d+/retry)"', text).group(1)
+    assert client.post(job_url, data={}).status_code == 400  # no CSRF token
+    handlers.register("archive", real_archive)
+    response = auth.post(job_url, follow_redirects=True)
+    text = response.get_data(as_text=True)
+    assert "已重试, 流程继续运行" in text and "已结束" in text and "出错的服务任务" not in text
+    auth.logout()
+
+    auth.login("rm_huabei")
+    assert auth.post(job_url).status_code in (403, 409)
