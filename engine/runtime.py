@@ -151,7 +151,7 @@ class Runtime:
         def record(task: Task):
             spec = task.task_spec
             if isinstance(spec, (ExclusiveGateway, InclusiveGateway)):
-                chosen = [c.task_spec.bpmn_name or c.task_spec.bpmn_id for c in task.children
+                chosen = [_display_name(c) for c in task.children
                           if c.has_state(TaskState.DEFINITE_MASK | TaskState.FINISHED_MASK)]
                 result.decisions.append({"element_id": spec.bpmn_id, "name": spec.bpmn_name, "chosen": chosen})
 
@@ -267,6 +267,13 @@ def find_task(workflow: BpmnWorkflow, guid: str) -> Task:
     if task is None:
         raise KeyError(guid)
     return task
+
+
+def _display_name(task: Task) -> str:
+    spec = task.task_spec
+    if not spec.bpmn_name and isinstance(spec, MultiInstanceTask):
+        spec = task.workflow.spec.task_specs.get(spec.task_spec, spec)  # the name is on the repeated task
+    return spec.bpmn_name or spec.bpmn_id
 
 
 def _element_of(exc: Exception) -> str | None:
