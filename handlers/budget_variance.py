@@ -15,22 +15,7 @@ import math
 from engine.errors import HandlerFailed
 from engine.handler_api import HandlerContext
 
-
-def _number(value, where: str, problems: list[str]) -> float | None:
-    if value is None or value == "":
-        problems.append(f"{where}: 必填")
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        problems.append(f"{where}: 应为数字, 收到 '{value}'")
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number):
-        problems.append(f"{where}: 应为数字, 收到 '{value}'")
-        return None
-    return number
+from .numbers import read_number
 
 
 def parse_threshold(threshold) -> float:
@@ -71,8 +56,8 @@ def analyse_variance(lines, threshold) -> dict:
             problems.append(f"第 {n} 行缺少费用项目 (item)")
             continue
         item = str(line["item"]).strip()
-        budget = _number(line.get("budget"), f"{item} 预算", problems)
-        actual = _number(line.get("actual"), f"{item} 实际发生", problems)
+        budget = read_number(line.get("budget"), f"{item} 预算", problems, required=True)
+        actual = read_number(line.get("actual"), f"{item} 实际发生", problems, required=True)
         if budget is not None and budget < 0:
             problems.append(f"{item} 预算: 不能为负数")
         parsed.append((item, budget, actual, line.get("variance_note")))

@@ -10,10 +10,10 @@ so it can prefill that form as is; `detail` keeps the office × product rows wit
 
 from __future__ import annotations
 
-import math
-
 from engine.errors import HandlerFailed
 from engine.handler_api import HandlerContext
+
+from .numbers import read_number
 
 UNASSIGNED_CHANNEL = "未分渠道"
 MONTHS = ("m1", "m2", "m3")
@@ -27,22 +27,6 @@ def _text(value) -> str | None:
     if value is None or str(value).strip() == "":
         return None
     return str(value).strip()
-
-
-def _number(value, where: str, problems: list[str]) -> int | float | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        problems.append(f"{where}: 应为数字, 收到 '{value}'")
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number):
-        problems.append(f"{where}: 应为数字, 收到 '{value}'")
-        return None
-    return int(number) if number.is_integer() and not isinstance(value, float) else number
 
 
 def _add(into: dict, figures: dict, keys=FIGURES) -> None:
@@ -84,7 +68,7 @@ def _detail_rows(office: dict, problems: list[str]) -> list[dict]:
             continue
         product = _text(row.get("product"))
         where = f"{name} / {product or f'第 {n} 行'}"
-        figures = {key: _number(row.get(key), f"{where} {_LABELS[key]}", problems) for key in FIGURES}
+        figures = {key: read_number(row.get(key), f"{where} {_LABELS[key]}", problems) for key in FIGURES}
         if all(v is None for v in figures.values()):
             continue  # a product line the office did not forecast
         channel = _text(office.get("channel")) or _text(row.get("channel")) or UNASSIGNED_CHANNEL

@@ -22,13 +22,14 @@ today) → D; information incomplete (info_complete false) → at most C.
 
 from __future__ import annotations
 
-import math
 import unicodedata
 from datetime import date
 
 from engine.clock import COMPANY_TZ
 from engine.errors import HandlerFailed
 from engine.handler_api import HandlerContext
+
+from .numbers import read_number
 
 RATINGS = ("A", "B", "C", "D")
 
@@ -61,19 +62,12 @@ def _at_most(value: float, table) -> int:
 
 
 def _number(figures: dict, key: str, label: str) -> float | None:
-    value = figures.get(key)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"{label} 应为数字, 收到 '{value}'")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number):
-        raise ValueError(f"{label} 应为数字, 收到 '{value}'")
-    if number < 0:
-        raise ValueError(f"{label} 不能为负数: {value}")
+    problems: list[str] = []
+    number = read_number(figures.get(key), label, problems)
+    if problems:
+        raise ValueError(problems[0])
+    if number is not None and number < 0:
+        raise ValueError(f"{label} 不能为负数: {figures.get(key)}")
     return number
 
 

@@ -1,6 +1,8 @@
-"""客户登记: create distributors (SM2.1), freeze them (SM2.2 step 6), change credit ratings (SM2.2 step 12).
+"""客户登记: create distributors (SM2.1), freeze them (SM2.2 step 6), change credit ratings (SM2.2 step 12),
+and list them (SM2.2 读取客户档案, which prefills step 2 and lets the process check names before 6 and 12).
 
-Every action checks the whole batch before changing anything, so a bad entry leaves the register as it was.
+Every changing action checks the whole batch before changing anything, so a bad entry leaves the register
+as it was.
 """
 
 from __future__ import annotations
@@ -173,14 +175,37 @@ def _update_credit(ctx: HandlerContext, entries: list) -> dict:
     return {"credit_updated": changes}
 
 
+_STATUSES = (ACTIVE, FROZEN)
+_EVERY = "*"  # status or region: no filter
+
+
+def _list(ctx: HandlerContext, status, region) -> dict:
+    status = ACTIVE if status is None else str(status).strip()
+    if status not in (*_STATUSES, _EVERY):
+        raise _fail(f"客户状态 '{status}' 无效 (可用: {', '.join(_STATUSES)}, 或 {_EVERY} 表示全部)")
+    region = _optional_text(region)
+    rows = list_customers(ctx.session, None if status == _EVERY else status)
+    if region not in (None, _EVERY):
+        rows = [c for c in rows if c["region"] == region]
+    # Sorted here, not in SQL: PostgreSQL's collation and NULL placement differ from SQLite's.
+    rows.sort(key=lambda c: (c["region"] is None, c["region"] or "", c["name"]))
+    return {"register_customers": [{key: c[key] for key in _COLUMNS} for c in rows]}
+
+
 _ACTIONS = {"create": _create, "freeze": _freeze, "update_credit": _update_credit}
 
 
-def customer_register(ctx: HandlerContext, action: str, customers) -> dict:
-    """Apply `action` ('create' | 'freeze' | 'update_credit') to a list of customers, all or nothing."""
+def customer_register(ctx: HandlerContext, action: str, customers=None, status=None, region=None) -> dict:
+    """Apply `action` ('create' | 'freeze' | 'update_credit') to a list of customers, all or nothing;
+    or read the register ('list': `status` 'active' unless given, '*' for all; optionally one `region`).
+    """
+    if action == "list":
+        return _list(ctx, status, region)
     run = _ACTIONS.get(action)
     if run is None:
-        raise _fail(f"客户登记不支持操作 '{action}' (可用: {', '.join(_ACTIONS)})")
+        raise _fail(f"客户登记不支持操作 '{action}' (可用: {', '.join([*_ACTIONS, 'list'])})")
+    if status is not None or region is not None:
+        raise _fail(f"参数 status 和 region 只用于 list, 不用于 '{action}'")
     return run(ctx, _as_list(customers))
 
 

@@ -174,7 +174,7 @@ def test_a_rejected_candidate_is_replaced_and_the_new_distributors_sign(demo):
     final = sc.data(sel.id)["final_customers"]
     assert [(c["name"], c["agreement_no"], c["decision"]) for c in final] == [
         (BEIJING["name"], "XS-2027-华北-001", "accept"), (SHANGHAI["name"], "XS-2027-华东-001", "accept")]
-    assert sel.gateways() == [("Gateway_8", ["9 另寻替代分销商"]), ("Gateway_replacements", ["Task_3"]),
+    assert sel.gateways() == [("Gateway_8", ["9 另寻替代分销商"]), ("Gateway_replacements", ["3 拜访客户收集客户信息"]),
                               ("Gateway_8", ["10 审批新分销商"])]
 
 
