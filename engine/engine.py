@@ -193,16 +193,17 @@ class Engine:
     def due_timer_instances(self, session: Session) -> list[int]:
         return instances.due_for_timers(session, self.clock.now())
 
-    def fire_timers(self, session: Session, instance_id: int) -> None:
-        """Let the instance's due timers fire and run on."""
+    def fire_timers(self, session: Session, instance_id: int) -> bool:
+        """Let the instance's due timers fire and run on; False when nothing was due (or another worker has it)."""
+        if not instances.claim_due(session, instance_id, self.clock.now()):
+            return False
         instance = instances.get(session, instance_id)
-        if instance.status != "running":
-            return
         workflow = self._load(instance)
         revision = instances.take_revision(session, instance.id, instance.revision)
         self.runtime.fire_timers(workflow)
         audit.record(session, "timer_fired", self.clock.now(), instance_id=instance_id)
         self._advance_and_save(session, instance, workflow, None, revision)
+        return True
 
     def start_scheduled(self, session: Session) -> list[int]:
         """Start this period's instance of every process with a timer-cycle start event, once per period."""

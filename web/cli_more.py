@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from engine import SmflowError
 from engine.fidelity import lint_bpmn, load_step_table
 
 from .cli import Context, _json_flag, main, pass_ctx
@@ -65,17 +66,34 @@ def demo_load(c: Context):
 def worker(c: Context, once, interval):
     """后台任务: 按日历启动流程、触发到期的定时器、重试失败的服务任务"""
     while True:
-        started = c.tx(lambda s: c.engine.start_scheduled(s))
-        due = c.tx(lambda s: c.engine.due_timer_instances(s))
-        for instance_id in due:
-            c.tx(lambda s, i=instance_id: c.engine.fire_timers(s, i))
-        jobs = c.tx(lambda s: c.engine.due_jobs(s))
-        done = sum(1 for job_id in jobs if c.tx(lambda s, j=job_id: c.engine.retry_job(s, j)))
-        click.echo(f"启动 {len(started)} 个定时流程, 触发 {len(due)} 个实例的定时器, 重试 {len(jobs)} 个服务任务"
-                   f" (成功 {done})")
+        report = _worker_round(c)
+        click.echo(f"{time.strftime('%Y-%m-%d %H:%M:%S')} 启动 {report['started']} 个定时流程, "
+                   f"触发 {report['fired']} 个实例的定时器, 重试 {report['retried']} 个服务任务"
+                   f" (成功 {report['retried_ok']}), 出错 {report['errors']} 次")
         if once:
             return
         time.sleep(interval)
+
+
+def _worker_round(c: Context) -> dict:
+    """One round; an error in one unit of work is reported and the round goes on with the rest."""
+    report = {"started": 0, "fired": 0, "retried": 0, "retried_ok": 0, "errors": 0}
+
+    def attempt(work):
+        try:
+            return c.tx(work)
+        except SmflowError as exc:
+            report["errors"] += 1
+            click.echo(f"错误: {exc.message}", err=True)
+            return None
+
+    report["started"] = len(attempt(lambda s: c.engine.start_scheduled(s)) or [])
+    for instance_id in attempt(lambda s: c.engine.due_timer_instances(s)) or []:
+        report["fired"] += bool(attempt(lambda s, i=instance_id: c.engine.fire_timers(s, i)))
+    for job_id in attempt(lambda s: c.engine.due_jobs(s)) or []:
+        report["retried"] += 1
+        report["retried_ok"] += bool(attempt(lambda s, j=job_id: c.engine.retry_job(s, j)))
+    return report
 
 
 @main.command()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, NotFound, StaleAction
 from .models import ProcessInstance
 
 
@@ -26,7 +27,10 @@ def by_business_key(session: Session, process_id: str, key: str) -> ProcessInsta
 def add(session: Session, **columns) -> ProcessInstance:
     row = ProcessInstance(revision=1, **columns)
     session.add(row)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # another process started the same business key first
+        raise StaleAction(f"已有业务键为 '{row.business_key}' 的实例", business_key=row.business_key) from exc
     return row
 
 
@@ -65,10 +69,19 @@ def listing(session: Session, process_id: str | None = None, limit: int = 500) -
     return list(session.scalars(query))
 
 
-def due_for_timers(session: Session, now: datetime, limit: int = 100) -> list[int]:
-    query = (select(ProcessInstance.id)
-             .where(ProcessInstance.status == "running", ProcessInstance.next_timer_at <= now)
-             .order_by(ProcessInstance.next_timer_at).limit(limit))
+def due_for_timers(session: Session, now: datetime, limit: int = 1000) -> list[int]:
+    return list(session.scalars(
+        select(ProcessInstance.id)
+        .where(ProcessInstance.status == "running", ProcessInstance.next_timer_at <= now)
+        .order_by(ProcessInstance.next_timer_at).limit(limit)
+    ))
+
+
+def claim_due(session: Session, instance_id: int, now: datetime) -> bool:
+    """Is the instance still due, and ours to fire?  On PostgreSQL the row stays locked until the unit of
+    work ends and a concurrent worker skips it; on SQLite (one worker) the revision check suffices."""
+    query = select(ProcessInstance.id).where(
+        ProcessInstance.id == instance_id, ProcessInstance.status == "running", ProcessInstance.next_timer_at <= now)
     if session.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
+    return session.scalar(query) is not None

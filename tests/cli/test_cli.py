@@ -121,3 +121,15 @@ def test_every_conformance_file_deploys_or_exits_2_with_element_errors(sqlite_ur
             assert all(r["status"] == "deployed" for r in body)
         outcomes[path.name] = result.exit_code
     assert outcomes["A.1.0.bpmn"] == 0 and outcomes["C.6.0.bpmn"] == 2
+
+
+def test_the_worker_starts_each_period_once_and_keeps_going(run, tmp_path):
+    monthly = tmp_path / "monthly.bpmn"
+    monthly.write_bytes((FIXTURES / "deadline.bpmn").read_bytes().replace(
+        b"R/2027-01-02T09:00:00+08:00/P1M", b"R/2020-01-02T09:00:00+08:00/P1M"))
+    run("deploy", str(monthly))
+    first = run("worker", "--once")
+    assert "启动 1 个定时流程" in first.stdout and "出错 0 次" in first.stdout
+    assert "启动 0 个定时流程" in run("worker", "--once").stdout
+    (instance,) = as_json(run("instances", "--json"))
+    assert instance["business_key"].endswith("-02") and instance["status"] == "running"
