@@ -65,12 +65,12 @@ def create_app(test_config: dict | None = None) -> Flask:
             response.headers.setdefault(name, value)
         return response
 
-    from . import api, auth, csrf, errors, i18n, inbox, instances, processes
+    from . import api, auth, csrf, errors, i18n, inbox, instances, modeler, processes
 
     csrf.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
-    for blueprint in (auth.bp, i18n.bp, inbox.bp, instances.bp, processes.bp, api.bp):
+    for blueprint in (auth.bp, i18n.bp, inbox.bp, instances.bp, processes.bp, modeler.bp, api.bp):
         app.register_blueprint(blueprint)
     return app
 
