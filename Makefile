@@ -22,7 +22,8 @@ $(BIN)/python:
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# bpmn-js comes from npm (pinned by package-lock.json); `npm ci` also copies its browser bundle.
+# bpmn-js and the properties panel come from npm (pinned by package-lock.json); `npm ci` then copies the
+# viewer and bundles the modeler (esbuild) into web/static/build/.
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
