@@ -1,4 +1,5 @@
-"""客户登记 handler: create (SM2.1), freeze (SM2.2 step 6), update_credit (SM2.2 step 12); all or nothing."""
+"""客户登记 handler: create (SM2.1), freeze (SM2.2 step 6), update_credit (SM2.2 step 12), all or nothing;
+list (SM2.2 读取客户档案)."""
 
 import pytest
 from sqlalchemy import select
@@ -25,11 +26,11 @@ def _ctx(session, clock):
                           step="12", actor=None, now=clock.now())
 
 
-def _run(sessions, clock, action, customers):
+def _run(sessions, clock, action, customers, **params):
     """One unit of work, committed even when the handler fails (as the engine does after recording it)."""
     with sessions() as s:
         try:
-            return customer_register(_ctx(s, clock), action=action, customers=customers)
+            return customer_register(_ctx(s, clock), action=action, customers=customers, **params)
         finally:
             s.commit()
 
@@ -39,9 +40,9 @@ def _register(sessions) -> dict[str, dict]:
         return {c["name"]: c for c in list_customers(s)}
 
 
-def _failure(sessions, clock, action, customers) -> HandlerFailed:
+def _failure(sessions, clock, action, customers, **params) -> HandlerFailed:
     with pytest.raises(HandlerFailed) as caught:
-        _run(sessions, clock, action, customers)
+        _run(sessions, clock, action, customers, **params)
     assert caught.value.retryable is False
     return caught.value
 
@@ -221,11 +222,72 @@ def test_a_bad_credit_change_is_named_and_no_rating_changes(sessions, clock, reg
     assert _register(sessions) == registered
 
 
+# -- list -----------------------------------------------------------------------------------------------
+
+def _names(result) -> list[str]:
+    return [c["name"] for c in result["register_customers"]]
+
+
+def test_list_gives_the_active_register_by_region_then_name(sessions, clock, registered):
+    _run(sessions, clock, "create", [
+        {"name": "丁医药", "region": "华北", "channel": "零售药店"},
+        {"name": "戊医药"},
+        {"name": "己医药", "region": "华东", "credit_rating": "D"},
+    ])
+    _run(sessions, clock, "freeze", ["丙医药"])
+    with sessions() as s:  # what SM2.2 读取客户档案 passes: just the action
+        result = customer_register(_ctx(s, clock), action="list")
+    assert result == {"register_customers": [
+        {"name": "乙医药", "region": "华东", "channel": "零售药店", "credit_rating": "C", "status": "active"},
+        {"name": "己医药", "region": "华东", "channel": None, "credit_rating": "D", "status": "active"},
+        {"name": "丁医药", "region": "华北", "channel": "零售药店", "credit_rating": None, "status": "active"},
+        {"name": "甲医药", "region": "华北", "channel": "医院", "credit_rating": "B", "status": "active"},
+        {"name": "戊医药", "region": None, "channel": None, "credit_rating": None, "status": "active"},
+    ]}
+    # The same order on SQLite and PostgreSQL: by code point (华东 < 华北), no region last.
+    assert "乙医药" < "己医药" and "丁医药" < "甲医药" and "华东" < "华北"
+
+
+def test_list_by_status_and_region(sessions, clock, registered):
+    _run(sessions, clock, "freeze", ["丙医药", "乙医药"])
+    assert _names(_run(sessions, clock, "list", None, status="frozen")) == ["乙医药", "丙医药"]
+    assert _names(_run(sessions, clock, "list", None, status="*")) == ["乙医药", "甲医药", "丙医药"]
+    assert _names(_run(sessions, clock, "list", None, region="华北")) == ["甲医药"]
+    assert _names(_run(sessions, clock, "list", None, region=" 华南 ")) == []
+    assert _names(_run(sessions, clock, "list", None, status="frozen", region="华南")) == ["丙医药"]
+    assert _names(_run(sessions, clock, "list", None, region="*")) == ["甲医药"]
+    assert _names(_run(sessions, clock, "list", None, region="")) == ["甲医药"]
+
+
+def test_list_ignores_customers_and_changes_nothing(sessions, clock, registered):
+    result = _run(sessions, clock, "list", ["乙医药", {"name": "不存在医药"}])
+    assert _names(result) == ["乙医药", "甲医药", "丙医药"]
+    assert result["register_customers"][0] == {
+        "name": "乙医药", "region": "华东", "channel": "零售药店", "credit_rating": "C", "status": "active"}
+    assert _register(sessions) == registered
+
+
+def test_list_of_an_empty_register(sessions, clock):
+    assert _run(sessions, clock, "list", None) == {"register_customers": []}
+
+
+def test_list_refuses_an_unknown_status(sessions, clock, registered):
+    failure = _failure(sessions, clock, "list", None, status="deleted")
+    assert "deleted" in failure.message and "frozen" in failure.message
+
+
+@pytest.mark.parametrize("params", [{"status": "active"}, {"region": "华北"}])
+def test_status_and_region_belong_to_list_only(sessions, clock, registered, params):
+    failure = _failure(sessions, clock, "freeze", ["甲医药"], **params)
+    assert "list" in failure.message
+    assert _register(sessions) == registered
+
+
 # -- anything else --------------------------------------------------------------------------------------
 
 def test_an_unknown_action_is_refused(sessions, clock, registered):
     failure = _failure(sessions, clock, "delete", ["甲医药"])
-    assert "delete" in failure.message
+    assert "delete" in failure.message and "list" in failure.message
     assert _register(sessions) == registered
 
 

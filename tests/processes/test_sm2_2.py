@@ -1,4 +1,5 @@
-"""SM2.2 年度分销商维护 end to end: a termination, a credit change, a rating sent back for correction."""
+"""SM2.2 年度分销商维护 end to end: step 2 prefilled from the register, a termination, a credit change, a rating
+sent back for correction, and customer names the register does not know sent back before anything is frozen."""
 
 from datetime import datetime
 
@@ -7,21 +8,32 @@ from sqlalchemy import select
 
 from engine.clock import COMPANY_TZ
 from engine.errors import ValidationFailed
-from engine.store.models import Event, ProcessInstance
+from engine.store.models import Customer, Event, ProcessInstance
 
 NEW_YEAR = datetime(2027, 1, 1, 9, tzinfo=COMPANY_TZ)
 CHENGDU, XIAN = "成都蜀康医药有限公司", "西安秦岭医药有限公司"
 GUANGZHOU, WUHAN = "广州南粤医药有限公司", "武汉楚天医药有限公司"
+BEIJING, SHANGHAI = "北京康泰医药有限公司", "上海华源医药有限公司"
+# The demo register as 读取客户档案 lists it: by region (华东 < 华中 < 华北 < 华南 < 西北 < 西南), then name.
+REGISTER_ORDER = [SHANGHAI, WUHAN, BEIJING, GUANGZHOU, XIAN, CHENGDU]
+NOT_REGISTERED = "不在客户登记中 (或已冻结)"
 
 
-def files_of(sc, names: list[str] | None = None) -> list[dict]:
-    """Step 2's 客户信息档案: the register's distributors, typed in by customer service."""
-    rows = []
-    for n, (name, c) in enumerate(sc.customers().items()):
-        if names is None or name in names:
-            rows.append({"name": name, "region": c.region, "channel": c.channel, "credit_rating": c.credit_rating,
-                         "annual_sales": 3000.0 + 500 * n, "payment_days": 45 + 10 * n})
-    return rows
+def register_rows(sc) -> list[dict]:
+    """What step 2 should start from: the active distributors of the register (bpmn/demo_org.json)."""
+    active = sorted((c for c in sc.customers().values() if c.status == "active"), key=lambda c: (c.region, c.name))
+    return [{"name": c.name, "region": c.region, "channel": c.channel, "credit_rating": c.credit_rating}
+            for c in active]
+
+
+def filled(rows: list[dict], names: list[str] | None = None) -> list[dict]:
+    """Step 2's 客户信息档案: the prefilled rows (some of them), with what customer service adds."""
+    return [dict(r, annual_sales=3000.0 + 500 * n, payment_days=45 + 10 * n)
+            for n, r in enumerate(rows) if names is None or r["name"] in names]
+
+
+def register_state(sc) -> dict[str, tuple]:
+    return {name: (c.status, c.credit_rating, c.region, c.updated_at) for name, c in sc.customers().items()}
 
 
 class Maintenance:
@@ -38,13 +50,29 @@ class Maintenance:
         return self.sc.tx(lambda s: [(e.detail["element_id"], e.detail["chosen"]) for e in s.scalars(
             select(Event).where(Event.instance_id == self.id, Event.kind == "gateway").order_by(Event.id))])
 
-    def survey_and_files(self, files: list[dict]):
+    def service_calls(self) -> list[str]:
+        return self.sc.tx(lambda s: [e.detail["element_id"] for e in s.scalars(
+            select(Event).where(Event.instance_id == self.id, Event.kind == "service_task").order_by(Event.id))])
+
+    def errors(self) -> list[dict]:
+        return self.sc.tx(lambda s: [e.detail for e in s.scalars(
+            select(Event).where(Event.instance_id == self.id, Event.kind == "error"))])
+
+    def survey(self, names: list[str]):
         self.do("sales_dev", "1", "销售拓展部", {
             "survey_findings": "西南零售渠道竞争加剧, 部分分销商回款放缓; 华南连锁药店扩张迅速。",
-            "customer_feedback": [{"name": f["name"], "region": f["region"], "willing": True} for f in files]},
+            "customer_feedback": [{"name": r["name"], "region": r["region"], "willing": True}
+                                  for r in register_rows(self.sc) if r["name"] in names]},
             ("customer_service", "rm_huabei"))
-        self.do("customer_service", "2", "客户服务部", {"customer_files": files, "files_note": "据客户档案整理"},
-                ("finance", "sales_dev"))
+
+    def survey_and_files(self, names: list[str]) -> list[dict]:
+        """Steps 1 and 2; step 2 keeps the register's rows of `names` and adds sales and payment days."""
+        self.survey(names)
+        two = self.take("customer_service", "2", "客户服务部", ("finance", "sales_dev"))
+        assert two.prefill["customer_files"] == register_rows(self.sc)
+        files = filled(two.prefill["customer_files"], names)
+        self.sc.complete(two, "customer_service", {"customer_files": files, "files_note": "据客户档案整理"})
+        return files
 
 
 def start_year(sc) -> int:
@@ -58,10 +86,18 @@ def start_year(sc) -> int:
 def test_termination_credit_change_and_renewals(demo):
     sc = demo
     m = Maintenance(sc, start_year(sc))
-    files = files_of(sc)
     m.do("sales_dev", "1", "销售拓展部", {"survey_findings": "西南零售渠道竞争加剧, 部分分销商回款放缓。"},
          ("customer_service", "rm_xinan"))
+
+    # 读取客户档案 put the register into step 2: names, regions, channels and ratings; nothing to correct yet.
     two = m.take("customer_service", "2", "客户服务部", ("finance", "sales_dev"))
+    register = register_rows(sc)
+    assert two.prefill["customer_files"] == register
+    assert [r["name"] for r in register] == REGISTER_ORDER
+    assert two.prefill["customer_file_problem_note"] == ""
+    assert m.service_calls() == ["Service_read_register"]
+    files = filled(two.prefill["customer_files"])
+    assert [f["name"] for f in files] == REGISTER_ORDER and files[0]["annual_sales"] == 3000.0
     revision = sc.revision(m.id)
     with pytest.raises(ValidationFailed) as caught:
         sc.complete(two, "customer_service", {"customer_files": [dict(files[0], region=""),
@@ -69,6 +105,7 @@ def test_termination_credit_change_and_renewals(demo):
     assert {p.field for p in caught.value.problems} == {"customer_files[0].region", "customer_files[1].payment_days"}
     assert sc.revision(m.id) == revision and sc.only("customer_service", m.id, "2").id == two.id
     sc.complete(two, "customer_service", {"customer_files": files})
+    assert sc.data(m.id)["customer_files"] == files
 
     three = m.take("finance", "3", "财务部", ("customer_service",))
     evaluations = three.prefill["customer_evaluations"]
@@ -82,14 +119,14 @@ def test_termination_credit_change_and_renewals(demo):
     sc.complete(three, "finance", {"customer_evaluations": evaluations, "evaluation_report": "六家分销商年度评估"})
 
     four = m.take("sales_dev", "4", "销售拓展部", ("sales_director",))
-    proposed = [{"name": CHENGDU, "region": "西南", "reason": "回款严重逾期, 建议解除"},
-                {"name": XIAN, "region": "西北", "reason": "销售连续两年下滑"}]
+    proposed = [{"name": XIAN, "region": "西北", "reason": "销售连续两年下滑"},
+                {"name": CHENGDU, "region": "西南", "reason": "回款严重逾期, 建议解除"}]
     assert four.prefill["termination_list"] == proposed
     sc.complete(four, "sales_dev", {"termination_list": proposed})
     five = m.take("sales_director", "5", "销售总监", ("sales_dev", "rm_xibei"))
     assert five.prefill["termination_review"] == [dict(p, approved=True) for p in proposed]
-    sc.complete(five, "sales_director", {"termination_review": [dict(proposed[0], approved=True),
-                                                                dict(proposed[1], approved=False)],
+    sc.complete(five, "sales_director", {"termination_review": [dict(proposed[0], approved=False),
+                                                                dict(proposed[1], approved=True)],
                                          "termination_review_comment": "西安给一年整改期"})
 
     # 6 froze only the approved one, 7 told the regional managers; 8 goes to 西南 alone.
@@ -105,23 +142,23 @@ def test_termination_credit_change_and_renewals(demo):
     nine = m.take("sales_dev", "9", "销售拓展部", ("finance",))
     changes = nine.prefill["credit_changes"]
     assert [(c["name"], c["old_rating"], c["new_rating"]) for c in changes] == [
-        (GUANGZHOU, "B", "A"), (WUHAN, "B", "C")]
-    typed = [dict(changes[0], new_rating="a级", reason="回款及时, 销售增长"),
-             dict(changes[1], new_rating="E", reason="回款放缓")]
+        (WUHAN, "B", "C"), (GUANGZHOU, "B", "A")]
+    typed = [dict(changes[0], new_rating="E", reason="回款放缓"),
+             dict(changes[1], new_rating="a级", reason="回款及时, 销售增长")]
     sc.complete(nine, "sales_dev", {"credit_changes": typed})
     again = m.take("sales_dev", "9", "销售拓展部", ("sales_director",))
     assert again.id != nine.id
     assert again.prefill["rating_problem_note"] == f"{WUHAN}: E"
     assert again.prefill["credit_changes"] == typed
-    sc.complete(again, "sales_dev", {"credit_changes": [typed[0], dict(typed[1], new_rating=" c ")]})
+    sc.complete(again, "sales_dev", {"credit_changes": [dict(typed[0], new_rating=" c "), typed[1]]})
 
     ten = m.take("sales_director", "10", "销售总监", ("sales_dev",))
-    normalised = [dict(typed[0], new_rating="A"), dict(typed[1], new_rating="C")]
+    normalised = [dict(typed[0], new_rating="C"), dict(typed[1], new_rating="A")]
     assert ten.prefill["credit_review_director"] == [dict(c, approved=True) for c in normalised]
     sc.complete(ten, "sales_director", {"credit_review_director": ten.prefill["credit_review_director"]})
     eleven = m.take("finance", "11", "财务部", ("sales_director", "customer_service"))
-    sc.complete(eleven, "finance", {"credit_review_finance": [dict(normalised[0], approved=True),
-                                                               dict(normalised[1], approved=False)],
+    sc.complete(eleven, "finance", {"credit_review_finance": [dict(normalised[0], approved=False),
+                                                               dict(normalised[1], approved=True)],
                                     "credit_finance_comment": "武汉暂不下调, 下季度复核"})
 
     customers = sc.customers()
@@ -143,9 +180,13 @@ def test_termination_credit_change_and_renewals(demo):
                                                "signed_on": "2027-02-10", "credit_rating": rating,
                                                "valid_until": "2027-12-31"}]})
     assert sc.status(m.id) == "completed"
-    assert m.gateways() == [("Gateway_ratings", ["9 确定客户资信调整"]),
+    assert m.gateways() == [("Gateway_customers", ["3 制作客户评估报告"]),
+                            ("Gateway_ratings", ["9 确定客户资信调整"]),
                             ("Gateway_ratings", ["10 销售总监审核资信变动"])]
+    assert m.service_calls() == ["Service_read_register", "Task_6", "Task_7", "Task_12", "Task_13"]
+    assert m.errors() == []
     data = sc.data(m.id)
+    assert data["customer_file_problems"] == []
     assert [t["name"] for t in data["terminated_customers"]] == [CHENGDU]
     assert [r["region"] for r in data["renewals"]] == ["华北", "华东", "华南", "华中", "西北"]
 
@@ -154,8 +195,8 @@ def test_a_quiet_year_changes_nothing_and_next_year_starts_once(demo_any_db):
     """The short path, on SQLite and PostgreSQL: nobody is terminated and no rating changes."""
     sc = demo_any_db
     m = Maintenance(sc, start_year(sc))
-    files = files_of(sc, ["北京康泰医药有限公司", "上海华源医药有限公司"])
-    m.survey_and_files(files)
+    files = m.survey_and_files([BEIJING, SHANGHAI])
+    assert [f["name"] for f in files] == [SHANGHAI, BEIJING]
     m.do("finance", "3", "财务部", {"customer_evaluations": [
         {"name": f["name"], "region": f["region"], "current_rating": "A", "suggested_rating": "A",
          "recommend_terminate": False} for f in files], "evaluation_report": "两家分销商经营稳定"}, ("sales_dev",))
@@ -170,15 +211,55 @@ def test_a_quiet_year_changes_nothing_and_next_year_starts_once(demo_any_db):
     m.do("finance", "11", "财务部", {}, ("sales_director",))
     assert sc.notifications(m.id) == [("大区经理", "*", "解除合作关系的客户: 无"),
                                       ("大区经理", "*", "客户资信变更: 无")]
-    for f, rm in zip(files, ("rm_huabei", "rm_huadong"), strict=True):
+    for f, rm in zip(files, ("rm_huadong", "rm_huabei"), strict=True):
         task = m.take(rm, "14", "大区经理", ("rm_huanan",), scope=f["region"])
         sc.complete(task, rm, {"agreements": [dict(task.prefill["agreements"][0], agreement_no="ND-2027-01",
                                                    signed_on="2027-01-20")]})
     assert sc.status(m.id) == "completed"
     assert {c.status for c in sc.customers().values()} == {"active"}
-    assert m.gateways() == [("Gateway_ratings", ["10 销售总监审核资信变动"])]
+    assert m.gateways() == [("Gateway_customers", ["3 制作客户评估报告"]),
+                            ("Gateway_ratings", ["10 销售总监审核资信变动"])]
 
     sc.env.clock.set(datetime(2028, 1, 3, 8, tzinfo=COMPANY_TZ))
     started = [i for i in sc.start_scheduled() if sc.tx(lambda s, i=i: s.get(ProcessInstance, i).process_id) == "SM2_2"]
     assert [sc.tx(lambda s, i=i: s.get(ProcessInstance, i).business_key) for i in started] == ["2028-01-01"]
     assert sc.start_scheduled() == []
+
+
+def test_a_name_the_register_does_not_know_goes_back_to_step_2_and_nothing_is_frozen(demo_any_db):
+    """A typo, a distributor frozen last year and a duplicate never reach 6 (freeze) or 12; nothing fails."""
+    sc = demo_any_db
+
+    def freeze_xian(s):
+        s.scalars(select(Customer).where(Customer.name == XIAN)).one().status = "frozen"
+    sc.tx(freeze_xian)
+    before = register_state(sc)
+    m = Maintenance(sc, start_year(sc))
+    m.survey([BEIJING, CHENGDU, GUANGZHOU])
+    two = m.take("customer_service", "2", "客户服务部", ("finance",))
+    assert [r["name"] for r in two.prefill["customer_files"]] == [n for n in REGISTER_ORDER if n != XIAN]
+    typo = "成都蜀康医药公司"
+    kept = {f["name"]: f for f in filled(two.prefill["customer_files"], [BEIJING, CHENGDU, GUANGZHOU])}
+    frozen_row = {"name": XIAN, "region": "西北", "channel": "商业分销", "credit_rating": "B",
+                  "annual_sales": 2000.0, "payment_days": 90}
+    typed = [dict(kept[BEIJING], name=f" {BEIJING} "), kept[GUANGZHOU], dict(kept[CHENGDU], name=typo),
+             frozen_row, dict(kept[GUANGZHOU], annual_sales=1.0)]
+    sc.complete(two, "customer_service", {"customer_files": typed})
+
+    # Sent back (the register read again), keeping what was typed; no step 3, no handler failure.
+    again = m.take("customer_service", "2", "客户服务部", ("finance",))
+    assert again.id != two.id and [t.step for t in sc.open_tasks(m.id)] == ["2"]
+    assert again.prefill["customer_file_problem_note"] == (
+        f"{typo}: {NOT_REGISTERED}; {XIAN}: {NOT_REGISTERED}; {GUANGZHOU}: 重复列出")
+    assert again.prefill["customer_files"] == [dict(typed[0], name=BEIJING)] + typed[1:]
+    assert m.gateways() == [("Gateway_customers", ["读取客户档案"])]
+    assert m.service_calls() == ["Service_read_register"] * 2
+    assert (sc.status(m.id), m.errors(), register_state(sc)) == ("running", [], before)
+
+    # Corrected, the files go on to finance with the register's names only.
+    sc.complete(again, "customer_service", {"customer_files": [typed[0], kept[GUANGZHOU], kept[CHENGDU]]})
+    three = m.take("finance", "3", "财务部", ("customer_service",))
+    assert [e["name"] for e in three.prefill["customer_evaluations"]] == [BEIJING, GUANGZHOU, CHENGDU]
+    assert sc.data(m.id)["customer_file_problems"] == []
+    assert m.gateways()[1:] == [("Gateway_customers", ["3 制作客户评估报告"])]
+    assert register_state(sc) == before
