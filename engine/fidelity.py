@@ -1,6 +1,6 @@
 """Fidelity check: does a BPMN file still follow the paper manual's step table?
 
-Pure module (lxml + json only). Every numbered step of the manual must be exactly one flow node
+Pure module (lxml, json and the shared XML gate). Every numbered step of the manual must be exactly one flow node
 that carries ``smflow:step``, sits directly in the lane of the step's role and is named
 "<number> <manual name>", so that staff can hold the paper manual next to the screen.
 """
@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 
-from lxml import etree
+from .errors import ValidationFailed
+from .xml_safety import load_xml
 
 __all__ = ["LintProblem", "load_step_table", "lint_bpmn"]
 
@@ -72,23 +73,16 @@ def lint_bpmn(xml: bytes, table: dict | None = None) -> list[LintProblem]:
     if table is None:
         table = load_step_table()
     try:
-        root = _parse(xml)
-    except (etree.XMLSyntaxError, ValueError) as exc:
-        return [LintProblem(None, None, None, f"无法解析 BPMN 文件 / cannot parse the BPMN file: {exc}")]
+        root = load_xml(xml)
+    except ValidationFailed as exc:
+        return [LintProblem(None, None, p.element_id, f"无法读取 BPMN 文件: {exc.message}: {p.message}")
+                for p in exc.problems]
     problems: list[LintProblem] = []
     for process in root.iter(f"{{{BPMN_NS}}}process"):
         pid = process.get("id")
         if pid in table:
             problems.extend(_lint_process(process, pid, table[pid]))
     return problems
-
-
-def _parse(xml: bytes):
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-    root = etree.fromstring(xml, parser)
-    if root.getroottree().docinfo.doctype:
-        raise ValueError("文件含有 DOCTYPE, 不允许 / DOCTYPE is not allowed")
-    return root
 
 
 def _step_of(node) -> str | None:
