@@ -161,9 +161,8 @@ class Engine:
     # -- complete -------------------------------------------------------------------------------
     def complete(self, session: Session, task_id: int, login: str, data: dict) -> HumanTask:
         """Validate and submit a task's form, then run the process on until it waits again."""
-        row, actor = tasks.get(session, task_id), org.actor(session, login)
+        (row, instance), actor = tasks.get_with_instance(session, task_id), org.actor(session, login)
         self._check_can_act(session, actor, row)
-        instance = instances.get(session, row.instance_id)
         workflow = self._load(instance)
         task = find_task(workflow, row.task_guid)
         if task.state != TaskState.READY:
