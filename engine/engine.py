@@ -169,7 +169,7 @@ class Engine:
             session.refresh(row)  # someone finished it between our two reads: say who
             self._check_can_act(session, actor, row)
             raise StaleAction("流程已不在等待该任务, 请刷新", task_id=row.id)
-        values = validate_submission(row.form, data, task.data, self.sandbox)
+        values = validate_submission(row.form, data, task.data, self.sandbox, row.prefill)
         revision = instances.take_revision(session, instance.id, instance.revision)
         now = self.clock.now()
         if not tasks.transition(session, row.id, ACTIVE_STATES, state=COMPLETED, assignee=login,

@@ -21,20 +21,28 @@ _C = f"{{{CAMUNDA_NS}}}"
 
 
 def parse_columns(spec: str) -> list[dict]:
-    """`id:type:label!;...` → column definitions (`!` marks a required column)."""
+    """`id:type:label!;...` → column definitions.
+
+    A trailing `!` marks a required column; a trailing `#` a fixed one: its values come from the
+    prefilled rows (a region, a product, a customer) and cannot be changed, nor can rows be added or removed.
+    """
     columns = []
     for part in (p.strip() for p in spec.split(";")):
         if not part:
             continue
-        required = part.endswith("!")
-        pieces = part.rstrip("!").split(":", 2)
+        flags = part[len(part.rstrip("!#")):]
+        required, fixed = "!" in flags, "#" in flags
+        pieces = part.rstrip("!#").split(":", 2)
         if len(pieces) < 2:
             raise ValueError(f"表格列定义 '{part}' 应为 '列名:类型:标签'")
         col_id, col_type = pieces[0].strip(), pieces[1].strip()
         if col_type not in COLUMN_TYPES:
             raise ValueError(f"表格列 '{col_id}' 的类型 '{col_type}' 不受支持")
         label = pieces[2].strip() if len(pieces) == 3 else col_id
-        columns.append({"id": col_id, "type": col_type, "label": label, "required": required})
+        column = {"id": col_id, "type": col_type, "label": label, "required": required}
+        if fixed:
+            column["fixed"] = True
+        columns.append(column)
     return columns
 
 
@@ -163,11 +171,19 @@ def _check_bounds(field: dict, value: Any, label: str) -> str | None:
     return None
 
 
-def _validate_table(field: dict, rows: Any, problems: list[Problem]) -> list[dict]:
+def _validate_table(field: dict, rows: Any, problems: list[Problem], given: Any) -> list[dict]:
     label = field["label"]
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         problems.append(Problem(f"{label}: 应为表格 (行的列表)", field=field["id"]))
         return []
+    fixed = [c["id"] for c in field["columns"] if c.get("fixed")]
+    if fixed:
+        given = given if isinstance(given, list) else []
+        if len(rows) != len(given):
+            problems.append(Problem(f"{label}: 应有 {len(given)} 行 (各行由流程给定, 不能增减)", field=field["id"]))
+            return []
+        # Fixed columns keep the values the process gave, whatever was sent for them.
+        rows = [{**row, **{c: (given[n] or {}).get(c) for c in fixed}} for n, row in enumerate(rows)]
     clean = []
     for n, row in enumerate(rows, start=1):
         out = {}
@@ -190,10 +206,12 @@ def _validate_table(field: dict, rows: Any, problems: list[Problem]) -> list[dic
     return clean
 
 
-def validate_submission(form: dict | None, data: dict, context: dict, sandbox: Sandbox) -> dict:
+def validate_submission(form: dict | None, data: dict, context: dict, sandbox: Sandbox,
+                        prefill: dict | None = None) -> dict:
     """Check `data` against `form`; returns the cleaned values or raises ValidationFailed listing every problem.
 
-    `context` is the task's data, so that `required_if` can look at both.
+    `context` is the task's data, so that `required_if` can look at both; `prefill` holds the rows the
+    process gave to tables with fixed columns.
     """
     if not isinstance(data, dict):
         raise ValidationFailed("提交的数据应为一个对象 (字段: 值)", [Problem("提交的数据应为一个对象")])
@@ -224,7 +242,7 @@ def validate_submission(form: dict | None, data: dict, context: dict, sandbox: S
             clean[field["id"]] = [] if field["type"] == "table" else None
             continue
         if field["type"] == "table":
-            value = _validate_table(field, value, problems)
+            value = _validate_table(field, value, problems, (prefill or {}).get(field["id"]))
         else:
             try:
                 value = _coerce(field["type"], value, label, field.get("options"))

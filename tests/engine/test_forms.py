@@ -94,3 +94,16 @@ def test_bad_column_definitions_are_explained():
     with pytest.raises(ValueError) as caught:
         parse_columns("p:money:金额")
     assert "money" in str(caught.value)
+
+
+def test_fixed_columns_keep_the_given_values_and_rows():
+    columns = parse_columns("region:string:大区!#;target:double:目标(万元)!")
+    assert columns[0] == {"id": "region", "type": "string", "label": "大区", "required": True, "fixed": True}
+    form = {"fields": [{"id": "targets", "type": "table", "label": "区域目标", "columns": columns}]}
+    given = {"targets": [{"region": "华北"}, {"region": "华东"}]}
+    clean = validate_submission(form, {"targets": [{"region": "改名", "target": 10}, {"target": "20"}]}, {},
+                                Sandbox(), given)
+    assert clean["targets"] == [{"region": "华北", "target": 10.0}, {"region": "华东", "target": 20.0}]
+    with pytest.raises(ValidationFailed) as caught:
+        validate_submission(form, {"targets": [{"target": 10}]}, {}, Sandbox(), given)
+    assert "不能增减" in caught.value.problems[0].message
