@@ -60,7 +60,7 @@ class _Budget(RestrictingNodeTransformer):
 
     def visit_BinOp(self, node):
         node = super().visit_BinOp(node)
-        guard = {ast.Pow: "_pow_", ast.Mult: "_mul_"}.get(type(node.op))
+        guard = {ast.Pow: "_pow_", ast.Mult: "_mul_", ast.Add: "_add_"}.get(type(node.op))
         if guard is None:
             return node
         call = ast.Call(func=ast.Name(guard, ast.Load()), args=[node.left, node.right], keywords=[])
@@ -101,7 +101,7 @@ def _write(obj):
 
 
 def _inplacevar(op, x, y):
-    ops = {"+=": lambda: x + y, "-=": lambda: x - y, "*=": lambda: _mul(x, y), "/=": lambda: x / y,
+    ops = {"+=": lambda: _add(x, y), "-=": lambda: x - y, "*=": lambda: _mul(x, y), "/=": lambda: x / y,
            "//=": lambda: x // y, "%=": lambda: x % y, "|=": lambda: x | y, "&=": lambda: x & y}
     if op not in ops:
         raise ScriptRejected(f"不支持的运算 {op}")
@@ -120,6 +120,14 @@ def _pow(x, y):
     if isinstance(y, int) and abs(y) > _MAX_POW_EXPONENT:
         raise ScriptRejected("幂运算的指数过大")
     return x**y
+
+
+def _add(x, y):
+    # Doubling a string or list in a loop fills memory long before the time budget runs out.
+    if isinstance(x, (str, bytes, list, tuple)) and isinstance(y, (str, bytes, list, tuple)):
+        if len(x) + len(y) > _MAX_SEQUENCE_REPEAT:
+            raise ScriptRejected("拼接的序列过长")
+    return x + y
 
 
 def _mul(x, y):
@@ -145,9 +153,8 @@ class Sandbox:
                 raise ScriptRejected(f"脚本运行超过 {self.time_limit:g} 秒, 已被终止 (可能是死循环)")
 
         def getiter(obj):
-            for n, item in enumerate(obj):
-                if n % 1000 == 0:
-                    tick()
+            for item in obj:
+                tick()
                 yield item
 
         return {
@@ -162,23 +169,21 @@ class Sandbox:
             "_tick_": tick,
             "_pow_": _pow,
             "_mul_": _mul,
+            "_add_": _add,
         }
 
     def evaluate(self, expression: str, context: dict, extra: dict | None = None) -> Any:
         """Evaluate an expression over `context` (task data)."""
         code = compile_expression(expression)
-        names = self._globals(time.monotonic() + self.time_limit)
-        names.update(extra or {})
-        names.update(context)
+        names = {**(extra or {}), **context, **self._globals(time.monotonic() + self.time_limit)}
         return eval(code, names)  # noqa: S307 - compiled by RestrictedPython above
 
     def execute(self, script: str, context: dict, extra: dict | None = None) -> None:
         """Run a script; the variables it sets or deletes change `context` in place."""
         code = compile_script(script)
         base = self._globals(time.monotonic() + self.time_limit)
-        names = dict(base)
-        names.update(extra or {})
-        names.update(context)
+        # The guards go in last: no data key (say "_getiter_") can replace them.
+        names = {**(extra or {}), **context, **base}
         exec(code, names)  # noqa: S102 - compiled by RestrictedPython above
         for key in [k for k in context if k not in names]:
             del context[key]

@@ -71,3 +71,24 @@ def test_huge_single_operations_are_refused(sandbox, expression):
 def test_scripts_cannot_modify_non_data_objects(sandbox):
     with pytest.raises(ScriptRejected):
         sandbox.execute("s = 'abc'\ns.x = 1", {})
+
+
+def test_slow_bodies_between_checks_are_still_stopped(sandbox):
+    started = time.monotonic()
+    with pytest.raises(ScriptRejected):
+        sandbox.execute("x = [sum(range(10 ** 6)) for i in range(999)]", {})
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("script", ["s = 'a'\nwhile True:\n    s = s + s", "s = [1]\nfor i in range(64):\n    s += s"])
+def test_memory_growth_by_doubling_is_refused(sandbox, script):
+    with pytest.raises(ScriptRejected) as caught:
+        sandbox.execute(script, {})
+    assert "过长" in caught.value.message
+
+
+def test_task_data_cannot_replace_the_guards(sandbox):
+    data = {"_getiter_": "not a guard", "_write_": "nor this", "rows": [1, 2]}
+    assert sandbox.evaluate("[r * 2 for r in rows]", data) == [2, 4]
+    sandbox.execute("rows.append(3)", data)
+    assert data["rows"] == [1, 2, 3]
