@@ -126,9 +126,8 @@ class Engine:
             return row
         self._check_can_act(session, actor, row)
         now = self.clock.now()
-        if not tasks.transition(session, row.id, (OPEN,), state=CLAIMED, assignee=login, claimed_at=now):
-            session.refresh(row)
-            self._check_can_act(session, actor, row)
+        if not tasks.transition(session, row, state=CLAIMED, assignee=login, claimed_at=now):
+            self._changed_meanwhile(session, actor, row)
         audit.record(session, "claimed", now, actor=login, instance_id=row.instance_id, task_id=row.id)
         session.refresh(row)
         return row
@@ -138,12 +137,18 @@ class Engine:
         if not can_unclaim(actor, _task_ref(row)):
             raise NotPermitted("只有认领人或管理员可以退回该任务" if row.state == CLAIMED else "该任务未被认领")
         now = self.clock.now()
-        if not tasks.transition(session, row.id, (CLAIMED,), state=OPEN, assignee=None, claimed_at=None):
+        if not tasks.transition(session, row, state=OPEN, assignee=None, claimed_at=None):
             raise StaleAction("该任务的状态刚刚改变, 请刷新")
         audit.record(session, "unclaimed", now, actor=login, instance_id=row.instance_id, task_id=row.id,
                      holder=row.assignee)
         session.refresh(row)
         return row
+
+    def _changed_meanwhile(self, session: Session, actor: Actor, row: HumanTask) -> None:
+        """Someone changed the task between our read and our write: say who, or ask for a retry."""
+        session.refresh(row)
+        self._check_can_act(session, actor, row)
+        raise StaleAction("该任务的状态刚刚改变, 请刷新后重试", task_id=row.id)
 
     def _check_can_act(self, session: Session, actor: Actor, row: HumanTask) -> None:
         if row.state == COMPLETED:
@@ -172,10 +177,9 @@ class Engine:
         values = validate_submission(row.form, data, task.data, self.sandbox, row.prefill)
         revision = instances.take_revision(session, instance.id, instance.revision)
         now = self.clock.now()
-        if not tasks.transition(session, row.id, ACTIVE_STATES, state=COMPLETED, assignee=login,
+        if not tasks.transition(session, row, state=COMPLETED, assignee=login,
                                 completed_by=login, completed_at=now, submitted=values):
-            session.refresh(row)
-            self._check_can_act(session, actor, row)
+            self._changed_meanwhile(session, actor, row)
         self.runtime.complete_user_task(workflow, row.task_guid, values)
         audit.record(session, "completed", now, actor=login, instance_id=row.instance_id, task_id=row.id,
                      step=row.step, name=row.name, data=values)

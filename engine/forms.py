@@ -171,6 +171,16 @@ def _check_bounds(field: dict, value: Any, label: str) -> str | None:
     return None
 
 
+def _given_rows_problem(field: dict, given: list) -> Problem:
+    return Problem(f"{field['label']}: 应有 {len(given)} 行 (各行由流程给定, 不能增减)", field=field["id"])
+
+
+def _has_fixed_rows(field: dict, given: Any) -> bool:
+    """A table with a fixed column whose process gave it rows: leaving it empty would drop them all."""
+    return field["type"] == "table" and any(c.get("fixed") for c in field.get("columns", [])) \
+        and isinstance(given, list) and len(given) > 0
+
+
 def _validate_table(field: dict, rows: Any, problems: list[Problem], given: Any) -> list[dict]:
     label = field["label"]
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
@@ -180,7 +190,7 @@ def _validate_table(field: dict, rows: Any, problems: list[Problem], given: Any)
     if fixed:
         given = given if isinstance(given, list) else []
         if len(rows) != len(given):
-            problems.append(Problem(f"{label}: 应有 {len(given)} 行 (各行由流程给定, 不能增减)", field=field["id"]))
+            problems.append(_given_rows_problem(field, given))
             return []
         # Fixed columns keep the values the process gave, whatever was sent for them.
         rows = [{**row, **{c: (given[n] or {}).get(c) for c in fixed}} for n, row in enumerate(rows)]
@@ -216,8 +226,6 @@ def validate_submission(form: dict | None, data: dict, context: dict, sandbox: S
     if not isinstance(data, dict):
         raise ValidationFailed("提交的数据应为一个对象 (字段: 值)", [Problem("提交的数据应为一个对象")])
     fields = (form or {}).get("fields", [])
-    if not fields:
-        return dict(data)
     problems: list[Problem] = []
     clean: dict[str, Any] = {}
     known = {f["id"] for f in fields}
@@ -227,6 +235,10 @@ def validate_submission(form: dict | None, data: dict, context: dict, sandbox: S
         if field.get("readonly"):
             continue
         value, label = data.get(field["id"]), field["label"]
+        given = (prefill or {}).get(field["id"])
+        if _empty(value) and _has_fixed_rows(field, given):
+            problems.append(_given_rows_problem(field, given))
+            continue
         if _empty(value):
             required = field.get("required", False)
             if not required and field.get("required_if"):
@@ -242,7 +254,7 @@ def validate_submission(form: dict | None, data: dict, context: dict, sandbox: S
             clean[field["id"]] = [] if field["type"] == "table" else None
             continue
         if field["type"] == "table":
-            value = _validate_table(field, value, problems, (prefill or {}).get(field["id"]))
+            value = _validate_table(field, value, problems, given)
         else:
             try:
                 value = _coerce(field["type"], value, label, field.get("options"))

@@ -60,10 +60,14 @@ def inbox(session: Session, actor: Actor) -> list[HumanTask]:
                                 .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)))
 
 
-def transition(session: Session, task_id: int, from_states: tuple[str, ...], **values) -> bool:
-    """Move a task on only if it is still in one of `from_states`: the guard against double actions."""
+def transition(session: Session, row: HumanTask, **values) -> bool:
+    """Move a task on only if its state and holder are still what `row` was read with (compare and set):
+    the guard against double completions and against acting on a task someone has just claimed."""
     result = session.execute(
-        update(HumanTask).where(HumanTask.id == task_id, HumanTask.state.in_(from_states)).values(**values)
+        update(HumanTask)
+        .where(HumanTask.id == row.id, HumanTask.state == row.state,
+               HumanTask.assignee.is_(None) if row.assignee is None else HumanTask.assignee == row.assignee)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1

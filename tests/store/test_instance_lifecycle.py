@@ -182,3 +182,35 @@ def test_a_warm_workflow_is_never_used_once_the_stored_state_moved_on(env):
     info = env.tx(lambda s: env.engine.show(s, instance_id))
     assert info["status"] == "completed"
     assert (info["data"]["market_note"], info["data"]["sales_note"]) == ("市场意见", "销售意见")
+
+
+def test_a_claim_that_lands_between_check_and_write_wins(env, started, monkeypatch):
+    """bj2 claims (and commits) right after bj's completion passed its permission check."""
+    env.tx(lambda s: add_people(s, {"bj2": [("办事处", "华北/北京办事处")]}))
+    (task,) = inbox(env, "bj")
+    check = type(env.engine)._check_can_act
+    interleaved = []
+
+    def check_then_let_bj2_claim(self, session, actor, row):
+        check(self, session, actor, row)
+        if actor.login == "bj" and not interleaved:
+            interleaved.append(env.tx(lambda s: env.engine.claim(s, task[0], "bj2").assignee))
+
+    monkeypatch.setattr(type(env.engine), "_check_can_act", check_then_let_bj2_claim)
+    with pytest.raises(NotPermitted) as caught:
+        env.tx(lambda s: env.engine.complete(s, task[0], "bj", REQUEST))
+    assert interleaved == ["bj2"]
+    assert "已由 用户bj2 (bj2) 认领" in caught.value.message
+    row = env.tx(lambda s: s.get(HumanTask, task[0]))
+    assert (row.state, row.assignee, row.completed_by) == ("claimed", "bj2", None)
+
+
+def test_a_task_without_a_form_accepts_no_data(env):
+    env.tx(lambda s: add_people(s, {"planner": [("计划部", "*")]}))
+    env.tx(lambda s: env.engine.deploy(s, fixture_bytes("deadline.bpmn"), "d.bpmn", None))
+    instance_id = env.tx(lambda s: env.engine.start(s, "deadline", "planner"))
+    (task,) = env.tx(lambda s: env.engine.inbox(s, "planner"))
+    with pytest.raises(ValidationFailed) as caught:
+        env.tx(lambda s: env.engine.complete(s, task.id, "planner", {"started_by": "someone else"}))
+    assert caught.value.problems[0].field == "started_by"
+    assert env.tx(lambda s: env.engine.workflow_data(s, instance_id))["started_by"] == "planner"
