@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from . import definitions as bpmn_definitions
 from .clock import COMPANY_TZ, Clock
-from .errors import HandlerFailed, NotPermitted, SmflowError, StaleAction, ValidationFailed
+from .errors import HandlerFailed, NotPermitted, Problem, SmflowError, StaleAction, ValidationFailed
 from .forms import validate_submission
 from .handler_api import HandlerContext, HandlerRegistry
 from .routing import ACTIVE_STATES, CLAIMED, COMPLETED, OPEN, Actor, TaskRef, can_unclaim, why_not
@@ -29,6 +29,8 @@ RETRY_DELAYS = (60, 300, 1800, 7200)  # seconds between handler retries
 ROLE_CACHE_TTL = timedelta(seconds=60)
 NEVER = timedelta(days=100 * 365)
 WARM_WORKFLOWS = 256  # deserialized workflows kept between units of work, by instance
+# Set by the engine at start: the organisation snapshot, who started and when.
+RESERVED_START_KEYS = {"regions", "offices", "channels", "product_lines", "started_at", "started_by"}
 
 
 @dataclass(frozen=True)
@@ -93,10 +95,15 @@ class Engine:
         definition = stored.get_version(session, process_id, version)
         if not definition.executable:
             raise NotPermitted(f"流程 '{process_id}' 仅供查看 (isExecutable=false), 不能启动")
-        if by is not None:
-            org.get_user(session, by)
+        if by is not None and not self.may_start(session, org.actor(session, by), definition):
+            raise NotPermitted(f"只有流程 '{definition.name or process_id}' 的负责人、其泳道中的角色或管理员可以启动它",
+                               process_id=process_id)
         if data is not None and not isinstance(data, dict):
             raise ValidationFailed("初始数据应为 JSON 对象", [])
+        reserved = sorted(k for k in (data or {}) if k.startswith("_") or k in RESERVED_START_KEYS)
+        if reserved:
+            raise ValidationFailed("初始数据不能设置系统字段: " + ", ".join(reserved),
+                                   [Problem(f"'{k}' 由系统设置", field=k) for k in reserved])
         if business_key and instances.by_business_key(session, process_id, business_key):
             raise StaleAction(f"流程 '{process_id}' 已有业务键为 '{business_key}' 的实例", business_key=business_key)
         now = self.clock.now()
@@ -279,6 +286,13 @@ class Engine:
         return (workflow.last_task or workflow.task_tree).data
 
     # -- internals ------------------------------------------------------------------------------
+    def may_start(self, session: Session, actor: Actor, definition: ProcessDefinition) -> bool:
+        """Administrators, the process owner, and whoever holds the role of one of its lanes (in any scope)."""
+        if not definition.executable:
+            return False
+        roles = self.roles_of(session, definition) | ({definition.owner} if definition.owner else set())
+        return actor.is_admin or bool(roles & actor.roles)
+
     def roles_of(self, session: Session, definition: ProcessDefinition) -> set[str]:
         """The roles that do user tasks in a process (its lanes, through role aliases)."""
         if not definition.executable:

@@ -46,8 +46,10 @@ def scope_covers(granted: str, scope: str) -> bool:
 
 
 def holds(actor: Actor, role: str, scope: str) -> bool:
-    """Does the actor hold `role` in `scope` (a task without a lane, role "*", takes any role)?"""
-    return any((r == role or role == ANY) and scope_covers(s, scope) for r, s in actor.grants if r != ADMIN_ROLE)
+    """Does the actor hold `role` in `scope`?  A task in no lane (role "*") is for administrators."""
+    if role == ANY:
+        return actor.is_admin
+    return any(r == role and scope_covers(s, scope) for r, s in actor.grants if r != ADMIN_ROLE)
 
 
 def can_act(actor: Actor, task: TaskRef) -> bool:

@@ -26,11 +26,7 @@ bp = Blueprint("processes", __name__, url_prefix="/processes")
 
 # -- who may do what ------------------------------------------------------------------------------
 def may_start(session: Session, actor: Actor, definition: ProcessDefinition) -> bool:
-    """Administrators, the process owner, and whoever holds the role of one of its lanes (in any scope)."""
-    if not definition.executable:
-        return False
-    roles = engine().roles_of(session, definition) | ({definition.owner} if definition.owner else set())
-    return actor.is_admin or bool(roles & actor.roles)
+    return engine().may_start(session, actor, definition)
 
 
 def may_upload(session: Session, actor: Actor) -> bool:

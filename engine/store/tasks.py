@@ -47,13 +47,12 @@ def inbox(session: Session, actor: Actor) -> list[HumanTask]:
     reachable = []
     for role, scope in actor.grants:
         if role == ADMIN_ROLE:
-            continue
-        role_match = or_(HumanTask.role == role, HumanTask.role == ANY)
-        if scope == ANY:
-            reachable.append(role_match)
+            reachable.append(HumanTask.role == ANY)  # tasks in no lane
+        elif scope == ANY:
+            reachable.append(HumanTask.role == role)
         else:
-            reachable.append(and_(role_match, or_(HumanTask.scope == scope,
-                                                  HumanTask.scope.startswith(scope + "/", autoescape=True))))
+            reachable.append(and_(HumanTask.role == role, or_(
+                HumanTask.scope == scope, HumanTask.scope.startswith(scope + "/", autoescape=True))))
     mine = and_(HumanTask.state == CLAIMED, HumanTask.assignee == actor.login)
     condition = or_(mine, and_(HumanTask.state == OPEN, or_(*reachable))) if reachable else mine
     return list(session.scalars(select(HumanTask).where(condition)

@@ -214,3 +214,25 @@ def test_a_task_without_a_form_accepts_no_data(env):
         env.tx(lambda s: env.engine.complete(s, task.id, "planner", {"started_by": "someone else"}))
     assert caught.value.problems[0].field == "started_by"
     assert env.tx(lambda s: env.engine.workflow_data(s, instance_id))["started_by"] == "planner"
+
+
+def test_starting_needs_a_lane_role_the_owner_role_or_admin_and_cannot_set_system_keys(env):
+    env.tx(lambda s: add_people(s, {**PEOPLE, "producer": [("生产部", "*")]}))
+    env.tx(lambda s: env.engine.deploy(s, fixture_bytes("approval.bpmn"), "approval.bpmn", "admin"))
+    with pytest.raises(NotPermitted):
+        env.tx(lambda s: env.engine.start(s, "approval", "producer", {"office": "华北/北京办事处"}))
+    assert env.tx(lambda s: env.engine.start(s, "approval", "admin", {"office": "华北/北京办事处"}))
+    with pytest.raises(ValidationFailed) as caught:
+        env.tx(lambda s: env.engine.start(s, "approval", "bj", {"started_by": "rm_n", "regions": [], "_x": 1}))
+    assert {p.field for p in caught.value.problems} == {"started_by", "regions", "_x"}
+    assert env.tx(lambda s: len(instances.listing(s))) == 1
+
+
+def test_a_task_in_no_lane_is_for_administrators(env):
+    env.tx(lambda s: add_people(s, PEOPLE))
+    env.tx(lambda s: env.engine.deploy(s, fixture_bytes("two_pools.bpmn"), "pools.bpmn", None))
+    env.tx(lambda s: env.engine.start(s, "order", None))
+    assert inbox(env, "bj") == [] and inbox(env, "rm_n") == []
+    (task,) = inbox(env, "admin")
+    assert task[3:5] == ("*", "*")
+    env.tx(lambda s: env.engine.complete(s, task[0], "admin", {}))
