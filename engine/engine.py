@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from . import definitions as bpmn_definitions
@@ -349,12 +350,23 @@ class Engine:
                                  version=instance.version, element_id=task.task_spec.bpmn_id,
                                  step=task.task_spec.extensions.get("smflow:step"), actor=actor, now=now,
                                  business_key=instance.business_key)
+            # A savepoint per handler: a failing handler's own writes are undone, the unit of work goes on.
+            savepoint = session.begin_nested()
             try:
-                return self.handlers(topic, ctx, params)
+                result = self.handlers(topic, ctx, params)
+                session.flush()
             except SmflowError as exc:
+                savepoint.rollback()
                 raise exc if isinstance(exc, HandlerFailed) else HandlerFailed(exc.message, retryable=False) from exc
+            except SQLAlchemyError as exc:
+                savepoint.rollback()
+                raise HandlerFailed(f"处理程序 '{topic}' 写入数据库失败: {type(exc).__name__}",
+                                    retryable=False) from exc
             except Exception as exc:  # noqa: BLE001 - a handler bug must not lose the instance
+                savepoint.rollback()
                 raise HandlerFailed(f"处理程序 '{topic}' 出错: {type(exc).__name__}: {exc}") from exc
+            savepoint.commit()
+            return result
 
         try:
             advance = self.runtime.advance(workflow, dispatch, waiting_retry)

@@ -21,6 +21,9 @@ def database_url(explicit: str | None = None) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
+    # pysqlite begins transactions on its own (and not before SELECTs), which breaks SAVEPOINTs;
+    # SQLAlchemy emits BEGIN instead (see _sqlite_begin), so a unit of work reads one snapshot.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -29,11 +32,16 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.close()
 
 
+def _sqlite_begin(connection):
+    connection.exec_driver_sql("BEGIN")
+
+
 def make_engine(url: str | None = None) -> SqlEngine:
     url = database_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 10, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
 

@@ -5,7 +5,7 @@ from helpers import add_people, fixture_bytes
 from sqlalchemy import select
 
 from engine import Engine, HandlerFailed, HandlerRegistry, NotPermitted, Sandbox, StaleAction
-from engine.store.models import Event, Job, ProcessInstance
+from engine.store.models import Event, HumanTask, Job, ProcessInstance
 
 
 def test_a_failed_handler_is_retried_by_the_worker(env):
@@ -68,3 +68,46 @@ def test_an_administrator_can_retry_a_failed_task_at_once(env):
     assert env.tx(lambda s: env.engine.waiting_jobs(s, instance_id)) == []
     with pytest.raises(StaleAction):
         env.tx(lambda s: env.engine.retry_now(s, job.id, "admin"))
+
+
+def test_a_failing_handler_leaves_none_of_its_writes(env):
+    from engine.store.models import ArchiveRecord
+    from handlers.archive import archive
+
+    def archive_then_fail(ctx, **params):
+        archive(ctx, **params)  # writes a record...
+        raise HandlerFailed("校验失败", retryable=True)  # ...then fails
+
+    env.engine = Engine(HandlerRegistry({"archive": archive_then_fail}), Sandbox(), env.clock)
+    env.tx(lambda s: add_people(s, {"bj": [("办事处", "华北/北京办事处")], "rm": [("大区经理", "华北")]}))
+    env.tx(lambda s: env.engine.deploy(s, fixture_bytes("approval.bpmn"), "a.bpmn", None))
+    env.tx(lambda s: env.engine.start(s, "approval", "bj", {"office": "华北/北京办事处"}))
+    (task,) = env.tx(lambda s: env.engine.inbox(s, "bj"))
+    env.tx(lambda s: env.engine.complete(s, task.id, "bj", {"amount": 1, "purpose": "会议"}))
+    (review,) = env.tx(lambda s: env.engine.inbox(s, "rm"))
+    env.tx(lambda s: env.engine.complete(s, review.id, "rm", {"decision": "approve"}))
+    assert env.tx(lambda s: s.scalars(select(ArchiveRecord)).all()) == []
+    assert env.tx(lambda s: s.get(HumanTask, review.id).state) == "completed"  # the rest of the work stands
+    (job,) = env.tx(lambda s: s.scalars(select(Job)).all())
+    assert job.last_error == "校验失败"
+
+
+def test_a_database_error_inside_a_handler_is_a_clear_failure(env):
+    from engine.store.models import Customer
+
+    def register_twice(ctx, **params):
+        for _ in range(2):
+            ctx.session.add(Customer(name="重复医药", status="active", created_at=ctx.now, updated_at=ctx.now))
+        ctx.session.flush()
+
+    env.engine = Engine(HandlerRegistry({"archive": register_twice}), Sandbox(), env.clock)
+    env.tx(lambda s: add_people(s, {"bj": [("办事处", "华北/北京办事处")], "rm": [("大区经理", "华北")]}))
+    env.tx(lambda s: env.engine.deploy(s, fixture_bytes("approval.bpmn"), "a.bpmn", None))
+    env.tx(lambda s: env.engine.start(s, "approval", "bj", {"office": "华北/北京办事处"}))
+    (task,) = env.tx(lambda s: env.engine.inbox(s, "bj"))
+    env.tx(lambda s: env.engine.complete(s, task.id, "bj", {"amount": 1, "purpose": "会议"}))
+    (review,) = env.tx(lambda s: env.engine.inbox(s, "rm"))
+    env.tx(lambda s: env.engine.complete(s, review.id, "rm", {"decision": "approve"}))
+    (job,) = env.tx(lambda s: s.scalars(select(Job)).all())
+    assert "写入数据库失败" in job.last_error and job.retryable is False
+    assert env.tx(lambda s: s.scalars(select(Customer)).all()) == []
