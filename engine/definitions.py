@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -13,8 +14,9 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from .errors import Problem, ScriptRejected, ValidationFailed
 from .forms import form_expressions, parse_form
-from .sandbox import compile_expression, compile_script
+from .sandbox import Sandbox, compile_expression, compile_script
 from .spiff_dialect import NSMAP, SmflowParser
+from .timers import cycle_periods
 from .xml_safety import load_xml
 from .xsd import xsd_problems
 
@@ -164,6 +166,19 @@ def _lane_problems(process) -> list[Problem]:
     ]
 
 
+def _cycle_problems(process) -> list[Problem]:
+    """A calendar start must be a constant recurring interval the worker can read."""
+    problems = []
+    for cycle in process.xpath("./bpmn:startEvent/bpmn:timerEventDefinition/bpmn:timeCycle", namespaces=NSMAP):
+        event = cycle.getparent().getparent()
+        try:
+            cycle_periods(str(Sandbox().evaluate((cycle.text or "").strip(), {})), datetime.now(UTC))
+        except (ScriptRejected, ValueError, TypeError, NameError, SyntaxError) as exc:
+            message = exc.message if isinstance(exc, ScriptRejected) else str(exc)
+            problems.append(_problem(event, f"开始事件的周期无法读取: {message}"))
+    return problems
+
+
 def _process_property(process, name: str) -> str | None:
     for prop in process.xpath("./bpmn:extensionElements/camunda:properties/camunda:property", namespaces=NSMAP):
         if prop.get("name") == name:
@@ -205,6 +220,7 @@ def parse_bpmn(data: bytes, filename: str | None = None, known_topics: set[str] 
         problems += _support_problems(process, known_topics)
         problems += _compile_problems(process)
         problems += _form_and_parameter_problems(process)
+        problems += _cycle_problems(process)
         problems += _lane_problems(process)
     if executable:
         problems += [_problem(store, "引擎不支持数据存储 (dataStore)") for store in root.iter(BPMN + "dataStore")]

@@ -216,15 +216,19 @@ class Engine:
         self._advance_and_save(session, instance, workflow, None, revision)
         return True
 
-    def start_scheduled(self, session: Session) -> list[int]:
-        """Start this period's instance of every process with a timer-cycle start event, once per period."""
+    def scheduled_processes(self, session: Session) -> list[str]:
+        """The processes that start by the calendar (a timer-cycle start event in their latest version)."""
+        return [d.process_id for d in stored.latest_of_each(session) if d.executable and d.start_cycle]
+
+    def start_scheduled(self, session: Session, process_id: str | None = None) -> list[int]:
+        """Start this period's instance of each calendar process (or just `process_id`), once per period."""
         started = []
         now = self.clock.now()
         for definition in stored.latest_of_each(session):
-            if not (definition.executable and definition.start_cycle):
+            wanted = process_id in (None, definition.process_id)
+            if not (wanted and definition.executable and definition.start_cycle):
                 continue
-            cycle = self.sandbox.evaluate(definition.start_cycle, {})
-            periods = cycle_periods(str(cycle), now)
+            periods = cycle_periods(str(self.sandbox.evaluate(definition.start_cycle, {})), now)
             if not periods:
                 continue
             # A missed period is not back-filled: only the current one runs.

@@ -26,7 +26,7 @@ from .errors import HandlerFailed, ScriptRejected, SmflowError
 from .sandbox import Sandbox
 from .script_engine import SandboxScriptEngine
 from .spiff_dialect import make_serializer
-from .timers import TimerEventDefinition
+from .timers import after, parse_when
 
 ANY_SCOPE = "*"
 # A choice (approve or reject, a rating, yes or no) is made afresh in every round of a loop: carrying
@@ -216,12 +216,13 @@ class Runtime:
     def _due(self, task: Task, expression: str | None) -> datetime | None:
         if not expression:
             return None
-        value = str(self._evaluate(task, expression, "期限 smflow:due"))
-        parsed = TimerEventDefinition.parse_time_or_duration(value)
-        if isinstance(parsed, dict):
-            start = self.clock.now()
-            return start + TimerEventDefinition.get_timedelta_from_start(parsed, start)
-        return parsed
+        value = self._evaluate(task, expression, "期限 smflow:due")
+        try:
+            parsed = parse_when(value)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise WorkflowError(f"期限 smflow:due 的值 '{value}' 不是日期时间或时长 (如 'P5D')",
+                                element_id=task.task_spec.bpmn_id) from exc
+        return after(self.clock.now(), parsed) if isinstance(parsed, dict) else parsed
 
     def complete_user_task(self, workflow: BpmnWorkflow, guid: str, values: dict) -> None:
         """Merge a validated submission into the task and complete it.
@@ -249,7 +250,7 @@ class Runtime:
                 value = value.get("next")
             if isinstance(value, str):
                 try:
-                    parsed = TimerEventDefinition.parse_time_or_duration(value)
+                    parsed = parse_when(value)
                 except (ValueError, TypeError):
                     continue
                 if isinstance(parsed, datetime):

@@ -7,6 +7,7 @@ for the worker (one instance per period); the parser turns it into a plain start
 
 from __future__ import annotations
 
+from calendar import monthrange
 from datetime import datetime, timedelta
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
@@ -15,6 +16,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimeDateEventDefinition,
     TimerEventDefinition,
 )
+
+from .clock import COMPANY_TZ
 
 
 def _now(my_task) -> datetime:
@@ -27,7 +30,7 @@ class ClockTimeDate(TimeDateEventDefinition):
         if event_value is None:
             event_value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
             my_task._set_internal_data(event_value=event_value)
-        if TimerEventDefinition.parse_time_or_duration(event_value) <= _now(my_task):
+        if parse_when(event_value) <= _now(my_task):
             my_task._set_internal_data(event_fired=True)
         return my_task._get_internal_data("event_fired", False)
 
@@ -41,7 +44,7 @@ class ClockDuration(DurationTimerEventDefinition):
             start = _now(my_task)
             event_value = (start + TimerEventDefinition.get_timedelta_from_start(parsed, start)).isoformat()
             my_task._set_internal_data(event_value=event_value)
-        if TimerEventDefinition.get_datetime(event_value) <= _now(my_task):
+        if parse_when(event_value) <= _now(my_task):
             my_task._set_internal_data(event_fired=True)
         return my_task._get_internal_data("event_fired", False)
 
@@ -74,22 +77,45 @@ CLOCK_TIMERS = {
 }
 
 
+def parse_when(value: str) -> datetime | dict:
+    """An ISO date-time (a value without a zone is China Standard Time) or an ISO duration (as a dict)."""
+    text = str(value).strip()
+    if text.upper().startswith("P"):
+        return TimerEventDefinition.parse_iso_duration(text)
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo else when.replace(tzinfo=COMPANY_TZ)
+
+
+def after(start: datetime, duration: dict) -> datetime:
+    return start + TimerEventDefinition.get_timedelta_from_start(dict(duration), start)
+
+
 def cycle_periods(expression_value: str, until: datetime) -> list[datetime]:
-    """The start times of a recurring interval (`R/start/P1M`) that are due by `until`, oldest first."""
-    cycles, start, duration = TimerEventDefinition.parse_iso_recurring_interval(expression_value)
+    """The start times of a recurring interval (`R/start/P1M`, `R12/start/P1M`) due by `until`, oldest first."""
+    parts = str(expression_value).strip().split("/")
+    if len(parts) != 3 or not parts[0].upper().startswith("R"):
+        raise ValueError(f"周期应为 'R/开始时间/间隔' (如 R/2027-01-02T09:00+08:00/P1M), 而不是 '{expression_value}'")
+    cycles = int(parts[0][1:]) if parts[0][1:] else -1
+    start = parse_when(parts[1])
+    try:
+        step = TimerEventDefinition.parse_iso_duration(parts[2])
+    except Exception as exc:  # SpiffWorkflow raises a bare Exception for a bad duration
+        raise ValueError(f"周期的间隔 '{parts[2]}' 不是 ISO 时长 (如 P1M)") from exc
+    if not isinstance(start, datetime):
+        raise ValueError(f"周期的开始时间 '{parts[1]}' 不是日期时间")
     periods, current, count = [], start, 0
     while current <= until and (cycles < 0 or count < cycles):
         periods.append(current)
         count += 1
         # Months have different lengths: step from the original start by whole periods.
-        parsed = TimerEventDefinition.parse_iso_duration(expression_value.split("/")[-1])
-        current = _add_periods(start, parsed, count)
+        current = _add_periods(start, step, count)
     return periods
 
 
 def _add_periods(start: datetime, parsed: dict, n: int) -> datetime:
     months = (parsed.get("years", 0) * 12 + parsed.get("months", 0)) * n
     year, month = start.year + (start.month - 1 + months) // 12, (start.month - 1 + months) % 12 + 1
-    shifted = start.replace(year=year, month=month)
+    # The 31st of January plus one month is the last day of February.
+    shifted = start.replace(year=year, month=month, day=min(start.day, monthrange(year, month)[1]))
     rest = {k: v * n for k, v in parsed.items() if k in ("weeks", "days", "hours", "minutes", "seconds")}
     return shifted + timedelta(**rest)

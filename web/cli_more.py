@@ -85,9 +85,13 @@ def _worker_round(c: Context) -> dict:
         except SmflowError as exc:
             report["errors"] += 1
             click.echo(f"错误: {exc.message}", err=True)
-            return None
+        except Exception as exc:  # noqa: BLE001 - one broken unit of work must not stop the worker
+            report["errors"] += 1
+            click.echo(f"错误 (程序缺陷, 请报告): {type(exc).__name__}: {exc}", err=True)
+        return None
 
-    report["started"] = len(attempt(lambda s: c.engine.start_scheduled(s)) or [])
+    for process_id in attempt(lambda s: c.engine.scheduled_processes(s)) or []:
+        report["started"] += len(attempt(lambda s, p=process_id: c.engine.start_scheduled(s, p)) or [])
     for instance_id in attempt(lambda s: c.engine.due_timer_instances(s)) or []:
         report["fired"] += bool(attempt(lambda s, i=instance_id: c.engine.fire_timers(s, i)))
     for job_id in attempt(lambda s: c.engine.due_jobs(s)) or []:

@@ -89,3 +89,10 @@ def test_every_conformance_file_parses_or_lists_element_level_problems(path):
         assert all(p.element_id and p.line for p in error.problems), error.problems
     else:
         assert parsed.processes
+
+
+def test_an_unreadable_calendar_cycle_is_refused_at_deploy():
+    xml = (FIXTURES / "deadline.bpmn").read_text(encoding="utf-8").replace(
+        '"R/2027-01-02T09:00:00+08:00/P1M"', '"R/2027-01-02T09:00:00+08:00/P1Q"')
+    error = refused(xml)
+    assert [(p.element_id, "P1Q" in p.message) for p in error.problems] == [("start", True)]

@@ -107,3 +107,9 @@ def test_fixed_columns_keep_the_given_values_and_rows():
     with pytest.raises(ValidationFailed) as caught:
         validate_submission(form, {"targets": [{"target": 10}]}, {}, Sandbox(), given)
     assert "不能增减" in caught.value.problems[0].message
+    for emptied in ({"targets": []}, {}):  # nor can every given row be dropped by leaving the table out
+        with pytest.raises(ValidationFailed) as caught:
+            validate_submission(form, emptied, {}, Sandbox(), given)
+        assert [(p.field, p.message) for p in caught.value.problems] == [
+            ("targets", "区域目标: 应有 2 行 (各行由流程给定, 不能增减)")]
+    assert validate_submission(form, {}, {}, Sandbox(), {"targets": []}) == {"targets": []}  # none given: none due
