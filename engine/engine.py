@@ -21,14 +21,12 @@ from .handler_api import HandlerContext, HandlerRegistry
 from .routing import ACTIVE_STATES, CLAIMED, COMPLETED, OPEN, Actor, TaskRef, can_unclaim, why_not
 from .runtime import Runtime, WorkflowError, find_task
 from .sandbox import Sandbox
+from .scheduling import Scheduling
 from .store import audit, instances, org, tasks
 from .store import definitions as stored
 from .store.models import HumanTask, Job, ProcessDefinition, ProcessInstance
-from .timers import cycle_periods
 
-RETRY_DELAYS = (60, 300, 1800, 7200)  # seconds between handler retries
 ROLE_CACHE_TTL = timedelta(seconds=60)
-NEVER = timedelta(days=100 * 365)
 WARM_WORKFLOWS = 256  # deserialized workflows kept between units of work, by instance
 # Set by the engine at start: the organisation snapshot, who started and when.
 RESERVED_START_KEYS = {"regions", "offices", "channels", "product_lines", "started_at", "started_by"}
@@ -51,7 +49,7 @@ def _task_ref(row: HumanTask) -> TaskRef:
     return TaskRef(role=row.role, scope=row.scope, state=row.state, assignee=row.assignee)
 
 
-class Engine:
+class Engine(Scheduling):
     def __init__(self, handlers: HandlerRegistry, sandbox: Sandbox | None = None, clock: Clock | None = None):
         self.handlers = handlers
         self.sandbox = sandbox or Sandbox()
@@ -200,76 +198,6 @@ class Engine:
         self._check_can_act(session, actor, row)
         row.draft = data
 
-    # -- timers, schedules and retries ----------------------------------------------------------
-    def due_timer_instances(self, session: Session) -> list[int]:
-        return instances.due_for_timers(session, self.clock.now())
-
-    def fire_timers(self, session: Session, instance_id: int) -> bool:
-        """Let the instance's due timers fire and run on; False when nothing was due (or another worker has it)."""
-        if not instances.claim_due(session, instance_id, self.clock.now()):
-            return False
-        instance = instances.get(session, instance_id)
-        workflow = self._load(instance)
-        revision = instances.take_revision(session, instance.id, instance.revision)
-        self.runtime.fire_timers(workflow)
-        audit.record(session, "timer_fired", self.clock.now(), instance_id=instance_id)
-        self._advance_and_save(session, instance, workflow, None, revision)
-        return True
-
-    def scheduled_processes(self, session: Session) -> list[str]:
-        """The processes that start by the calendar (a timer-cycle start event in their latest version)."""
-        return [d.process_id for d in stored.latest_of_each(session) if d.executable and d.start_cycle]
-
-    def start_scheduled(self, session: Session, process_id: str | None = None) -> list[int]:
-        """Start this period's instance of each calendar process (or just `process_id`), once per period."""
-        started = []
-        now = self.clock.now()
-        for definition in stored.latest_of_each(session):
-            wanted = process_id in (None, definition.process_id)
-            if not (wanted and definition.executable and definition.start_cycle):
-                continue
-            periods = cycle_periods(str(self.sandbox.evaluate(definition.start_cycle, {})), now)
-            if not periods:
-                continue
-            # A missed period is not back-filled: only the current one runs.
-            period = periods[-1].astimezone(COMPANY_TZ)
-            key = period.strftime("%Y-%m-%d")
-            if instances.by_business_key(session, definition.process_id, key):
-                continue
-            started.append(self.start(session, definition.process_id, None, business_key=key, started_at=period))
-        return started
-
-    def due_jobs(self, session: Session) -> list[int]:
-        return list(session.scalars(select(Job.id).where(Job.done.is_(False), Job.due_at <= self.clock.now())
-                                    .order_by(Job.due_at)))
-
-    def waiting_jobs(self, session: Session, instance_id: int) -> list[Job]:
-        """Service tasks of the instance whose handler failed and that wait for a retry."""
-        return list(session.scalars(select(Job).where(Job.instance_id == instance_id, Job.done.is_(False))
-                                    .order_by(Job.id)))
-
-    def retry_now(self, session: Session, job_id: int, login: str) -> bool:
-        """An administrator retries a failed service task at once (e.g. after fixing the data it needed)."""
-        if not org.actor(session, login).is_admin:
-            raise NotPermitted("只有管理员可以立即重试失败的服务任务")
-        job = session.get(Job, job_id)
-        if job is None or job.done:
-            raise StaleAction("该服务任务已不需要重试")
-        audit.record(session, "retry", self.clock.now(), actor=login, instance_id=job.instance_id, job_id=job.id)
-        return self.retry_job(session, job_id)
-
-    def retry_job(self, session: Session, job_id: int) -> bool:
-        """Run a failed service task again; True when it went through."""
-        job = session.get(Job, job_id)
-        instance = instances.get(session, job.instance_id)
-        workflow = self._load(instance)
-        revision = instances.take_revision(session, instance.id, instance.revision)
-        job.attempts += 1
-        self._advance_and_save(session, instance, workflow, None, revision, retry_guid=job.task_guid)
-        task = find_task(workflow, job.task_guid)
-        job.done = task.state != TaskState.STARTED
-        return job.done
-
     # -- instances ------------------------------------------------------------------------------
     def show(self, session: Session, instance_id: int) -> dict:
         instance = instances.get(session, instance_id)
@@ -383,7 +311,7 @@ class Engine:
             audit.record(session, "service_task", now, actor=actor, instance_id=instance.id, **call)
         for failure in advance.failures:
             audit.record(session, "error", now, actor=actor, instance_id=instance.id, **failure)
-            self._schedule_retry(session, instance.id, failure, now)
+            self.schedule_retry(session, instance.id, failure, now)
         self._sync_tasks(session, instance, workflow, now, actor)
         done = workflow.is_completed()
         state = self.runtime.dump_state(workflow)
@@ -394,18 +322,6 @@ class Engine:
         session.expire(instance)
         if done:
             audit.record(session, "instance_completed", now, actor=actor, instance_id=instance.id)
-
-    def _schedule_retry(self, session: Session, instance_id: int, failure: dict, now: datetime) -> None:
-        job = session.scalars(select(Job).where(Job.task_guid == failure["task_guid"], Job.done.is_(False))).first()
-        if job is None:
-            job = Job(instance_id=instance_id, task_guid=failure["task_guid"], topic=failure["topic"] or "",
-                      attempts=0, done=False, due_at=now)
-            session.add(job)
-        delay = RETRY_DELAYS[min(job.attempts, len(RETRY_DELAYS) - 1)]
-        job.retryable = bool(failure["retryable"])
-        # A failure retrying cannot fix waits for a person (Engine.retry_now), not for the worker.
-        job.due_at = now + (timedelta(seconds=delay) if job.retryable else NEVER)
-        job.last_error = failure["error"]
 
     def _sync_tasks(self, session: Session, instance: ProcessInstance, workflow, now: datetime,
                     actor: str | None) -> None:

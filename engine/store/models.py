@@ -174,8 +174,6 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     retryable: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    lease_owner: Mapped[str | None] = mapped_column(String(64))
-    lease_expires: Mapped[datetime | None] = mapped_column(UtcDateTime())
     done: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
