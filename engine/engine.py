@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from . import definitions as bpmn_definitions
 from .clock import COMPANY_TZ, Clock
-from .errors import HandlerFailed, NotPermitted, Problem, SmflowError, StaleAction, ValidationFailed
+from .errors import HandlerFailed, NotPermitted, Problem, SmflowError, StaleAction, ValidationFailed, WorkflowError
 from .forms import validate_submission
 from .handler_api import HandlerContext, HandlerRegistry
 from .routing import ACTIVE_STATES, CLAIMED, COMPLETED, OPEN, Actor, TaskRef, can_unclaim, why_not
-from .runtime import Runtime, WorkflowError, find_task
+from .runtime import Runtime, find_task
 from .sandbox import Sandbox
 from .scheduling import Scheduling
 from .store import audit, instances, org, tasks

@@ -66,6 +66,10 @@ class HandlerFailed(SmflowError):
         self.retryable = retryable
 
 
+class WorkflowError(SmflowError):
+    """A script, condition or expression failed while the process ran."""
+
+
 class ScriptRejected(SmflowError):
     """An expression or script broke a sandbox rule or its time bound."""
 

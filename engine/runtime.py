@@ -22,7 +22,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from .clock import Clock
-from .errors import HandlerFailed, ScriptRejected, SmflowError
+from .errors import HandlerFailed, ScriptRejected, SmflowError, WorkflowError
 from .sandbox import Sandbox
 from .script_engine import SandboxScriptEngine
 from .spiff_dialect import make_serializer
@@ -32,10 +32,6 @@ ANY_SCOPE = "*"
 # A choice (approve or reject, a rating, yes or no) is made afresh in every round of a loop: carrying
 # last round's "reject" into the next meeting invites a hurried repeat. Other answers carry over.
 FRESH_CHOICES = {"enum", "boolean"}
-
-
-class WorkflowError(SmflowError):
-    """A script, condition or expression failed while the process ran."""
 
 
 class _StatelessSpecConverter(BpmnWorkflowConverter):

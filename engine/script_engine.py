@@ -24,7 +24,7 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         return True
 
     def call_service(self, context, **kwargs):
-        # Service tasks are dispatched by the engine (see engine/service_tasks.py), never from here.
+        # Service tasks are dispatched by the engine (Runtime.advance with the handler registry), never from here.
         raise NotImplementedError("service tasks are run by smflow's engine")
 
 

@@ -11,8 +11,7 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import Conflict
-from ..runtime import WorkflowError
+from ..errors import Conflict, WorkflowError
 from . import audit
 
 T = TypeVar("T")

@@ -1,6 +1,6 @@
 """Calendar arithmetic and time parsing for the engine's timers."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,7 +14,7 @@ def test_month_end_cycles_step_to_the_last_day_of_short_months():
 
 
 def test_a_bounded_cycle_stops_after_its_repetitions():
-    periods = cycle_periods("R2/2027-01-01T00:00:00+08:00/P1Y", datetime(2035, 1, 1, tzinfo=timezone.utc))
+    periods = cycle_periods("R2/2027-01-01T00:00:00+08:00/P1Y", datetime(2035, 1, 1, tzinfo=UTC))
     assert len(periods) == 2
 
 
@@ -26,4 +26,4 @@ def test_times_without_a_zone_are_china_standard_time():
 @pytest.mark.parametrize("bad", ["2027-01-01/P1M", "R/soon/P1M", "R/2027-01-01T00:00/P1Q"])
 def test_unreadable_cycles_say_so(bad):
     with pytest.raises(ValueError):
-        cycle_periods(bad, datetime(2028, 1, 1, tzinfo=timezone.utc))
+        cycle_periods(bad, datetime(2028, 1, 1, tzinfo=UTC))

@@ -6,7 +6,8 @@ import pytest
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 
 from engine.definitions import parse_bpmn
-from engine.runtime import Runtime, WorkflowError
+from engine.errors import WorkflowError
+from engine.runtime import Runtime
 from engine.sandbox import Sandbox
 from engine.spiff_dialect import SmflowParser
 from engine.xml_safety import load_xml
