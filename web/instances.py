@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import NotPermitted
 from engine.routing import ACTIVE_STATES, COMPLETED, Actor, holds
-from engine.store import instances, tasks
+from engine.store import definitions, instances, tasks
 from engine.store.models import HumanTask, ProcessDefinition, ProcessInstance
 
 from .app import db, engine, tx
@@ -42,7 +42,8 @@ def visible_instance(session: Session, instance_id: int, actor: Actor):
 
 def instance_summaries(session: Session, actor: Actor, process_id: str | None = None) -> list[dict]:
     out = []
-    for instance in instances.listing(session, process_id, limit=300):
+    owned = {d.process_id for d in definitions.latest_of_each(session) if d.owner and d.owner in actor.roles}
+    for instance in instances.listing(session, process_id, limit=300, visible_to=actor, owned=owned):
         definition = session.get(ProcessDefinition, instance.definition_id)
         rows = tasks.for_instance(session, instance.id)
         if not can_view_instance(actor, instance, rows, definition.owner):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import Conflict, NotFound, StaleAction
-from .models import ProcessInstance
+from ..routing import Actor
+from . import tasks
+from .models import HumanTask, ProcessInstance
 
 
 def get(session: Session, instance_id: int) -> ProcessInstance:
@@ -62,10 +64,19 @@ def save_state(session: Session, instance_id: int, revision: int, state: str, st
     )
 
 
-def listing(session: Session, process_id: str | None = None, limit: int = 500) -> list[ProcessInstance]:
+def listing(session: Session, process_id: str | None = None, limit: int = 500,
+            visible_to: Actor | None = None, owned: set[str] = frozenset()) -> list[ProcessInstance]:
+    """The newest instances; with `visible_to`, only those the actor started, owns the process of, or has
+    (or had) a task in their roles and scopes. Administrators see all."""
     query = select(ProcessInstance).order_by(ProcessInstance.id.desc()).limit(limit)
     if process_id:
         query = query.where(ProcessInstance.process_id == process_id)
+    if visible_to is not None and not visible_to.is_admin:
+        involved = select(HumanTask.instance_id).where(or_(
+            HumanTask.assignee == visible_to.login, HumanTask.completed_by == visible_to.login,
+            tasks.reachable_by(visible_to)))
+        query = query.where(or_(ProcessInstance.started_by == visible_to.login,
+                                ProcessInstance.process_id.in_(owned), ProcessInstance.id.in_(involved)))
     return list(session.scalars(query))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, false, or_, select, update
 from sqlalchemy.orm import Session, load_only
 
 from ..errors import NotFound
@@ -42,8 +42,8 @@ def for_instance(session: Session, instance_id: int) -> list[HumanTask]:
                                 .order_by(HumanTask.id)))
 
 
-def inbox(session: Session, actor: Actor) -> list[HumanTask]:
-    """Tasks claimed by the actor, plus the unclaimed tasks of their roles in their scopes."""
+def reachable_by(actor: Actor):
+    """SQL: the tasks whose role and scope one of the actor's grants covers (mirrors routing.holds)."""
     reachable = []
     for role, scope in actor.grants:
         if role == ADMIN_ROLE:
@@ -53,9 +53,13 @@ def inbox(session: Session, actor: Actor) -> list[HumanTask]:
         else:
             reachable.append(and_(HumanTask.role == role, or_(
                 HumanTask.scope == scope, HumanTask.scope.startswith(scope + "/", autoescape=True))))
+    return or_(*reachable) if reachable else false()
+
+
+def inbox(session: Session, actor: Actor) -> list[HumanTask]:
+    """Tasks claimed by the actor, plus the unclaimed tasks of their roles in their scopes."""
     mine = and_(HumanTask.state == CLAIMED, HumanTask.assignee == actor.login)
-    condition = or_(mine, and_(HumanTask.state == OPEN, or_(*reachable))) if reachable else mine
-    return list(session.scalars(select(HumanTask).where(condition)
+    return list(session.scalars(select(HumanTask).where(or_(mine, and_(HumanTask.state == OPEN, reachable_by(actor))))
                                 .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)))
 
 

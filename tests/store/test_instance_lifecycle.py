@@ -236,3 +236,20 @@ def test_a_task_in_no_lane_is_for_administrators(env):
     (task,) = inbox(env, "admin")
     assert task[3:5] == ("*", "*")
     env.tx(lambda s: env.engine.complete(s, task[0], "admin", {}))
+
+
+def test_instance_listing_shows_each_person_only_what_they_may_see(env):
+    env.tx(lambda s: add_people(s, PEOPLE))
+    env.tx(lambda s: env.engine.deploy(s, fixture_bytes("approval.bpmn"), "approval.bpmn", "admin"))
+    north = [env.tx(lambda s: env.engine.start(s, "approval", "bj", {"office": "华北/北京办事处"})) for _ in range(3)]
+    east = env.tx(lambda s: env.engine.start(s, "approval", "sh", {"office": "华东/上海办事处"}))
+    (task,) = inbox(env, "sh")
+    env.tx(lambda s: env.engine.complete(s, task[0], "sh", REQUEST))
+
+    def visible(login):
+        return env.tx(lambda s: [i.id for i in instances.listing(s, visible_to=env.engine.actor(s, login))])
+
+    assert visible("rm_e") == [east]  # a review in their region waits
+    assert visible("rm_n") == []  # nothing of 华北 has reached its manager yet
+    assert visible("bj") == list(reversed(north))
+    assert visible("admin") == [east, *reversed(north)]
