@@ -131,21 +131,43 @@ def _input(spec: dict, name: str, value, errors: list[str]) -> dict:
             "required": bool(spec.get("required"))}
 
 
+def fixed_columns(spec: dict) -> list[str]:
+    """The ids of a table's fixed columns (`#`): their values and the rows themselves come from the process."""
+    return [c["id"] for c in spec.get("columns", []) if c.get("fixed")] if spec["type"] == "table" else []
+
+
+def _given_rows(spec: dict, rows: list, given) -> list[dict]:
+    """A fixed table as the process gave it: its rows, in order, with the fixed cells' given values."""
+    given = given if isinstance(given, list) else []
+    fixed = fixed_columns(spec)
+    return [{**(rows[n] if n < len(rows) and isinstance(rows[n], dict) else {}),
+             **{c: (g or {}).get(c) for c in fixed}} for n, g in enumerate(given)]
+
+
 def field_views(form: dict | None, values: dict, errors: dict[str, list[str]],
-                readonly: bool = False) -> list[dict]:
-    """What the template needs to draw each field: input kind, value as typed, its error messages."""
+                readonly: bool = False, given: dict | None = None) -> list[dict]:
+    """What the template needs to draw each field: input kind, value as typed, its error messages.
+
+    `given` holds the rows the process gave (the task's prefill): an editable table with fixed columns
+    always shows exactly those rows, its fixed cells as text.
+    """
     views = []
     for spec in (form or {}).get("fields", []):
         fid, value = spec["id"], values.get(spec["id"])
         view = _input(spec, f"f.{fid}", None if spec["type"] == "table" else value, errors.get(fid, []))
         view.update(id=fid, readonly=readonly or bool(spec.get("readonly")))
         if spec["type"] == "table":
+            fixed = fixed_columns(spec)
             rows = value if isinstance(value, list) else []
-            if not rows and not view["readonly"]:
+            if fixed and not view["readonly"] and given is not None:
+                rows = _given_rows(spec, rows, given.get(fid))
+            if not rows and not view["readonly"] and not fixed:
                 rows = [{}]
             view["columns"] = spec.get("columns", [])
-            view["rows"] = [[_input(col, f"f.{fid}.{n}.{col['id']}", (row or {}).get(col["id"]),
-                                    errors.get(f"{fid}[{n}].{col['id']}", [])) for col in view["columns"]]
+            view["fixed"] = bool(fixed)
+            view["rows"] = [[dict(_input(col, f"f.{fid}.{n}.{col['id']}", (row or {}).get(col["id"]),
+                                         errors.get(f"{fid}[{n}].{col['id']}", [])), fixed=col["id"] in fixed)
+                             for col in view["columns"]]
                             for n, row in enumerate(rows)]
             view["template_row"] = [_input(col, f"f.{fid}.{NEW_ROW}.{col['id']}", None, [])
                                     for col in view["columns"]]
@@ -168,33 +190,46 @@ def errors_by_field(form: dict | None, problems: list[Problem]) -> tuple[dict[st
 
 
 # -- reading a posted form ------------------------------------------------------------------------
-def _table_rows(spec: dict, posted: MultiDict) -> list[dict]:
+def _table_rows(spec: dict, posted: MultiDict, given) -> list[dict]:
+    """A posted table's rows, by their index in the page. A row left blank is not a row, except in a
+    table with fixed columns: there every row was given, so it stays, with the fixed cells' given values
+    (whatever was posted for them); a posted row beyond the given ones stays too, for the engine to refuse."""
     prefix = f"f.{spec['id']}."
     indexes = sorted({int(k[len(prefix):].split(".", 1)[0]) for k in posted
                       if k.startswith(prefix) and k[len(prefix):].split(".", 1)[0].isdigit()})
+    fixed = fixed_columns(spec)
+    given = given if isinstance(given, list) else []
     rows = []
     for n in indexes:
         row = {}
         for col in spec.get("columns", []):
             name = f"{prefix}{n}.{col['id']}"
+            if col["id"] in fixed:
+                continue
             if col["type"] == "boolean":
                 row[col["id"]] = name in posted
             else:
                 row[col["id"]] = posted.get(name, "").strip() or None
-        if any(v not in (None, False) for v in row.values()):  # a row left blank is not a row
+        if fixed:
+            position = len(rows)
+            rows.append({**row, **{c: (given[position] or {}).get(c) if position < len(given) else None
+                                   for c in fixed}})
+        elif any(v not in (None, False) for v in row.values()):
             rows.append(row)
     return rows
 
 
-def parse_submission(form: dict | None, posted: MultiDict) -> dict:
-    """The posted HTML form as the engine's submission: values as typed, blank inputs left out."""
+def parse_submission(form: dict | None, posted: MultiDict, given: dict | None = None) -> dict:
+    """The posted HTML form as the engine's submission: values as typed, blank inputs left out.
+
+    `given` is the task's prefill, which a table with fixed columns takes those columns from."""
     data: dict = {}
     for spec in (form or {}).get("fields", []):
         if spec.get("readonly"):
             continue
         name = f"f.{spec['id']}"
         if spec["type"] == "table":
-            data[spec["id"]] = _table_rows(spec, posted)
+            data[spec["id"]] = _table_rows(spec, posted, (given or {}).get(spec["id"]))
         elif spec["type"] == "boolean":
             data[spec["id"]] = name in posted
         elif posted.get(name, "").strip():
@@ -240,7 +275,8 @@ def render_task(row: HumanTask, values: dict | None = None, problems: list[Probl
         "version": instance.version,
         "documentation": [p for p in (row.documentation or "").splitlines() if p.strip()],
         "notice": notice, "can_claim": acting and row.state == OPEN, "can_unclaim": can_unclaim(actor, ref),
-        "fields": field_views(row.form, values if values is not None else _initial_values(row), errors)
+        "fields": field_views(row.form, values if values is not None else _initial_values(row), errors,
+                              given=row.prefill or {})
         if acting else None,
         "draft_shown": values is None and bool(row.draft) and acting,
         "submitted": field_views(row.form, row.submitted or {}, {}, readonly=True)
@@ -278,7 +314,7 @@ def unclaim(task_id: int):
 @login_required
 def draft(task_id: int):
     row = visible_task(db(), task_id, g.actor)
-    data = parse_submission(row.form, request.form)
+    data = parse_submission(row.form, request.form, row.prefill)
     tx(lambda s: engine().save_draft(s, task_id, g.actor.login, data))
     flash(t("task.draft_flash"), "success")
     return redirect(url_for("inbox.task", task_id=task_id))
@@ -288,7 +324,7 @@ def draft(task_id: int):
 @login_required
 def complete(task_id: int):
     row = visible_task(db(), task_id, g.actor)
-    data = parse_submission(row.form, request.form)
+    data = parse_submission(row.form, request.form, row.prefill)
     try:
         tx(lambda s: engine().complete(s, task_id, g.actor.login, data))
     except ValidationFailed as exc:

@@ -146,3 +146,40 @@ def test_inbox_and_form_on_a_phone(browser, live, shot):
         shot(tab, "14_task_phone")
     finally:
         context.close()
+
+
+def test_a_table_with_fixed_columns_keeps_its_given_rows(page, live, login, shot):
+    fixture = (Path(__file__).parents[1] / "fixtures" / "fixed_table.bpmn").read_bytes()
+    live.tx(lambda s: live.services.engine.deploy(s, fixture, "fixed_table.bpmn", "admin"))
+    instance_id = live.tx(lambda s: live.services.engine.start(s, "fixed_table", "bj", {"office": "华北/北京办事处"}))
+    login(page, "bj")
+    page.goto(f"{live.url}/tasks/{live.open_task(instance_id)}")
+    expect(page.locator("h1")).to_have_text("1 填写要货预测")
+    table = page.locator("#table-forecast_rows")
+    expect(table.locator("tbody tr")).to_have_count(4)
+    expect(table.locator("tbody tr").nth(2).locator(".fixed-value")).to_have_text(["抗感染", "医院"])
+    expect(table.locator("input[name$='.product'], input[name$='.channel']")).to_have_count(0)  # text, not inputs
+    expect(page.locator("#field-forecast_rows [data-add-row], #field-forecast_rows [data-remove-row]")).to_have_count(0)
+    expect(page.locator("#field-forecast_rows .table-hint")).to_contain_text("各行由流程给定, 不能增减")
+    for n, qty in enumerate(["120", "2.5", "60"]):        # the last row's quantity is left empty
+        page.fill(f"[name='f.forecast_rows.{n}.qty']", qty)
+    page.fill("[name='f.forecast_rows.0.note']", "新品上市")
+    page.click("button:has-text('提交')")
+    expect(page.locator(".alert.error")).to_contain_text("表单有 2 处需要修改")
+    rows = page.locator("#table-forecast_rows tbody tr")
+    expect(rows).to_have_count(4)
+    not_whole = "要货预测 第 2 行 数量(箱): 应为整数, 收到 '2.5'"
+    expect(rows.nth(1).locator("td.has-error .error-msg")).to_have_text(not_whole)
+    expect(rows.nth(3).locator("td.has-error .error-msg")).to_have_text("要货预测 第 4 行 数量(箱): 必填")
+    expect(page.locator("[name='f.forecast_rows.1.qty']")).to_have_value("2.5")     # nothing typed is lost
+    expect(page.locator("[name='f.forecast_rows.0.note']")).to_have_value("新品上市")
+    expect(rows.nth(3).locator(".fixed-value")).to_have_text(["抗感染", "零售药店"])
+    shot(page, "08_fixed_table_errors")
+
+    page.fill("[name='f.forecast_rows.1.qty']", "80")
+    page.fill("[name='f.forecast_rows.3.qty']", "40")
+    page.click("button:has-text('提交')")
+    expect(page.locator(".alert.success")).to_have_text("已提交「1 填写要货预测」")
+    rows = live.tx(lambda s: live.services.engine.show(s, instance_id))["data"]["forecast_rows"]
+    assert [(r["product"], r["channel"], r["qty"]) for r in rows] == [
+        ("心脑血管", "医院", 120), ("心脑血管", "零售药店", 80), ("抗感染", "医院", 60), ("抗感染", "零售药店", 40)]

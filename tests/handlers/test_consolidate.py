@@ -124,7 +124,8 @@ def test_rows_prefill_step_6s_table_as_is():
     form, problems = parse_form(task)
     assert problems == []
     rows = consolidate_forecasts([BEIJING, TIANJIN, SHANGHAI])["rows"]
-    clean = validate_submission(form, {"monthly_plan_draft": rows}, {}, Sandbox())
+    given = {"monthly_plan_draft": rows}  # step 6's `rows` expression gives them (region and channel fixed)
+    clean = validate_submission(form, {"monthly_plan_draft": rows}, {}, Sandbox(), given)
     assert [{k: v for k, v in r.items() if k != "note"} for r in clean["monthly_plan_draft"]] == rows
 
 

@@ -128,9 +128,12 @@ class MonthlyPlan:
                 (p, ch) for p in sc.data(self.id)["product_lines"] for ch in ("医院", "零售药店", "商业分销")}
             if revised:  # the returned forecast comes back as it was sent
                 assert fill(grid, office_forecast(office["n"], False)) == grid
-            if office["n"] == 0 and not revised:  # a forecast row must say its channel
-                no_channel = [{"product": "心脑血管", "m1_qty": 120, "m1_amount": 60.0}]
-                self.rejects_bad_form(task, cm, {"forecast": no_channel}, {"forecast[0].channel"})
+            if office["n"] == 0 and not revised:  # the product × channel grid is given: no row dropped
+                one_row = [{"product": "心脑血管", "channel": "医院", "m1_qty": 120, "m1_amount": 60.0}]
+                self.rejects_bad_form(task, cm, {"forecast": one_row}, {"forecast"})
+                moved = [dict(r, channel="电商") for r in grid]  # a changed channel is not an error: it is ignored
+                moved[0] = dict(moved[0], m1_qty="一百二十")
+                self.rejects_bad_form(task, cm, {"forecast": moved}, {"forecast[0].m1_qty"})
             office["cells"] = office_forecast(office["n"], revised)
             sc.complete(task, cm, {"forecast": fill(grid, office["cells"]),
                                    "forecast_note": "按渠道调整, 医院渠道下调" if revised else "按上月计划滚动"})
