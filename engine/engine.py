@@ -22,9 +22,9 @@ from .routing import ACTIVE_STATES, CLAIMED, COMPLETED, OPEN, Actor, TaskRef, ca
 from .runtime import Runtime, find_task
 from .sandbox import Sandbox
 from .scheduling import Scheduling
-from .store import audit, instances, org, tasks
+from .store import audit, instances, jobs, org, tasks
 from .store import definitions as stored
-from .store.models import HumanTask, Job, ProcessDefinition, ProcessInstance
+from .store.models import HumanTask, ProcessDefinition, ProcessInstance
 
 ROLE_CACHE_TTL = timedelta(seconds=60)
 WARM_WORKFLOWS = 256  # deserialized workflows kept between units of work, by instance
@@ -218,7 +218,7 @@ class Engine(Scheduling):
         workflow = self._load(instance, for_change=False)
         return (workflow.last_task or workflow.task_tree).data
 
-    # -- internals ------------------------------------------------------------------------------
+    # -- who may start --------------------------------------------------------------------------
     def may_start(self, session: Session, actor: Actor, definition: ProcessDefinition) -> bool:
         """Administrators, the process owner, and whoever holds the role of one of its lanes (in any scope)."""
         if not definition.executable:
@@ -237,6 +237,7 @@ class Engine(Scheduling):
                  and getattr(task, "extensions", None) is not None}
         return {roles.for_lane(lane) for lane in lanes if lane}
 
+    # -- internals ------------------------------------------------------------------------------
     def _keep_warm(self, instance_id: int, state: str, workflow) -> None:
         # Keyed by the exact state text: if this unit of work does not commit, or another process
         # writes the instance, the stored state differs and the next load rebuilds from the database.
@@ -273,9 +274,7 @@ class Engine(Scheduling):
         now = self.clock.now()
 
         def waiting_retry() -> set[str]:
-            pending = set(session.scalars(select(Job.task_guid).where(Job.instance_id == instance.id,
-                                                                      Job.done.is_(False))))
-            return pending - {retry_guid}
+            return {job.task_guid for job in jobs.waiting(session, instance.id)} - {retry_guid}
 
         def dispatch(task, topic, params):
             ctx = HandlerContext(session=session, instance_id=instance.id, process_id=instance.process_id,
