@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -103,11 +104,24 @@ def _worker_round(c: Context) -> dict:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
+@click.option("--worker/--no-worker", default=True, show_default=True,
+              help="在同一进程中运行后台任务 (单机 SQLite 的默认做法; 多进程部署请单独运行 smflow worker)")
+@click.option("--interval", default=30.0, show_default=True, help="后台任务每轮间隔秒数")
 @pass_ctx
-def serve(c: Context, host, port):
+def serve(c: Context, host, port, worker, interval):
     """启动网页 (任务收件箱、流程图、管理)"""
     from .app import create_app
 
     app = create_app({"DATABASE_URL": c.db_url} if c.db_url else None)
-    click.echo(f"smflow 网页: http://{host}:{port}/  (Ctrl+C 退出)")
+    if worker:
+        threading.Thread(target=_worker_loop, args=(c, interval), name="smflow-worker", daemon=True).start()
+    click.echo(f"smflow 网页: http://{host}:{port}/  (Ctrl+C 退出)" + (" · 后台任务已启动" if worker else ""))
     app.run(host=host, port=port, threaded=True)
+
+
+def _worker_loop(c: Context, interval: float) -> None:
+    while True:
+        report = _worker_round(c)
+        if any(report.values()):
+            click.echo(f"后台任务: {report}")
+        time.sleep(interval)
