@@ -70,6 +70,19 @@ def test_an_administrator_can_retry_a_failed_task_at_once(env):
         env.tx(lambda s: env.engine.retry_now(s, job.id, "admin"))
 
 
+def _approve_with_archive_handler(env, archive_handler) -> int:
+    """Run the approval fixture to its 备案 step with `archive_handler` behind it; returns the review task."""
+    env.engine = Engine(HandlerRegistry({"archive": archive_handler}), Sandbox(), env.clock)
+    env.tx(lambda s: add_people(s, {"bj": [("办事处", "华北/北京办事处")], "rm": [("大区经理", "华北")]}))
+    env.tx(lambda s: env.engine.deploy(s, fixture_bytes("approval.bpmn"), "a.bpmn", None))
+    env.tx(lambda s: env.engine.start(s, "approval", "bj", {"office": "华北/北京办事处"}))
+    (task,) = env.tx(lambda s: env.engine.inbox(s, "bj"))
+    env.tx(lambda s: env.engine.complete(s, task.id, "bj", {"amount": 1, "purpose": "会议"}))
+    (review,) = env.tx(lambda s: env.engine.inbox(s, "rm"))
+    env.tx(lambda s: env.engine.complete(s, review.id, "rm", {"decision": "approve"}))
+    return review.id
+
+
 def test_a_failing_handler_leaves_none_of_its_writes(env):
     from engine.store.models import ArchiveRecord
     from handlers.archive import archive
@@ -78,16 +91,9 @@ def test_a_failing_handler_leaves_none_of_its_writes(env):
         archive(ctx, **params)  # writes a record...
         raise HandlerFailed("校验失败", retryable=True)  # ...then fails
 
-    env.engine = Engine(HandlerRegistry({"archive": archive_then_fail}), Sandbox(), env.clock)
-    env.tx(lambda s: add_people(s, {"bj": [("办事处", "华北/北京办事处")], "rm": [("大区经理", "华北")]}))
-    env.tx(lambda s: env.engine.deploy(s, fixture_bytes("approval.bpmn"), "a.bpmn", None))
-    env.tx(lambda s: env.engine.start(s, "approval", "bj", {"office": "华北/北京办事处"}))
-    (task,) = env.tx(lambda s: env.engine.inbox(s, "bj"))
-    env.tx(lambda s: env.engine.complete(s, task.id, "bj", {"amount": 1, "purpose": "会议"}))
-    (review,) = env.tx(lambda s: env.engine.inbox(s, "rm"))
-    env.tx(lambda s: env.engine.complete(s, review.id, "rm", {"decision": "approve"}))
+    review_id = _approve_with_archive_handler(env, archive_then_fail)
     assert env.tx(lambda s: s.scalars(select(ArchiveRecord)).all()) == []
-    assert env.tx(lambda s: s.get(HumanTask, review.id).state) == "completed"  # the rest of the work stands
+    assert env.tx(lambda s: s.get(HumanTask, review_id).state) == "completed"  # the rest of the work stands
     (job,) = env.tx(lambda s: s.scalars(select(Job)).all())
     assert job.last_error == "校验失败"
 
@@ -100,14 +106,7 @@ def test_a_database_error_inside_a_handler_is_a_clear_failure(env):
             ctx.session.add(Customer(name="重复医药", status="active", created_at=ctx.now, updated_at=ctx.now))
         ctx.session.flush()
 
-    env.engine = Engine(HandlerRegistry({"archive": register_twice}), Sandbox(), env.clock)
-    env.tx(lambda s: add_people(s, {"bj": [("办事处", "华北/北京办事处")], "rm": [("大区经理", "华北")]}))
-    env.tx(lambda s: env.engine.deploy(s, fixture_bytes("approval.bpmn"), "a.bpmn", None))
-    env.tx(lambda s: env.engine.start(s, "approval", "bj", {"office": "华北/北京办事处"}))
-    (task,) = env.tx(lambda s: env.engine.inbox(s, "bj"))
-    env.tx(lambda s: env.engine.complete(s, task.id, "bj", {"amount": 1, "purpose": "会议"}))
-    (review,) = env.tx(lambda s: env.engine.inbox(s, "rm"))
-    env.tx(lambda s: env.engine.complete(s, review.id, "rm", {"decision": "approve"}))
+    _approve_with_archive_handler(env, register_twice)
     (job,) = env.tx(lambda s: s.scalars(select(Job)).all())
     assert "写入数据库失败" in job.last_error and job.retryable is False
     assert env.tx(lambda s: s.scalars(select(Customer)).all()) == []
