@@ -2,8 +2,7 @@
 
 `act` finds a task in the inbox of the person who should do it, checks its role and scope, checks
 that exactly the expected people may act on it and that two others are refused, then completes it
-(through `conftest.Scenario`, which rebuilds the engine from the database after every step, except while a
-multi-instance step is open: see RESTART_WITH_OPEN_MULTI_INSTANCE there).
+(through `conftest.Scenario`, which rebuilds the engine from the database after every step).
 """
 
 from __future__ import annotations

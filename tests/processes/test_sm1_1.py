@@ -251,10 +251,8 @@ def test_meeting_sends_the_plan_back_then_approves_after_revision(demo):
 
 # -- engine bugs this scenario found, now fixed (engine/definitions.py _settle_specs, engine/joins.py) -----
 
-def test_multi_instance_answers_survive_a_restart(demo, monkeypatch):
-    # Rebuild the engine after every task, as a real deployment does when the web and the worker take turns.
-    # (the flag lives in tests/processes/conftest.py, a module pytest does not import under a unique name)
-    monkeypatch.setitem(type(demo).settle.__globals__, "RESTART_WITH_OPEN_MULTI_INSTANCE", True)
+def test_multi_instance_answers_survive_a_restart(demo):
+    # The scenario rebuilds the engine after every task, multi-instance steps open or not.
     iid = run_to_meeting(demo)  # before the fix: two tasks per product line at step 14
     assert len(demo.data(iid)["product_plans"]) == len(LINES)
 
