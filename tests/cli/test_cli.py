@@ -133,3 +133,13 @@ def test_the_worker_starts_each_period_once_and_keeps_going(run, tmp_path):
     assert "启动 0 个定时流程" in run("worker", "--once").stdout
     (instance,) = as_json(run("instances", "--json"))
     assert instance["business_key"].endswith("-02") and instance["status"] == "running"
+
+
+def test_lint_passes_for_the_manual_and_names_a_misplaced_step(run, tmp_path):
+    manual = sorted((Path(__file__).parents[2] / "bpmn").glob("SM*.bpmn"))
+    assert len(manual) == 5
+    assert "5 个文件与手册步骤表一致" in run("lint", *map(str, manual)).stdout
+    broken = tmp_path / "SM1_3.bpmn"
+    broken.write_text(manual[2].read_text(encoding="utf-8").replace('value="16"', 'value="61"', 1), encoding="utf-8")
+    errors = as_json(run("lint", str(broken), "--json", expect=2))["errors"]
+    assert {e["step"] for e in errors} >= {"16"}
