@@ -48,6 +48,10 @@ class NotFound(SmflowError):
     pass
 
 
+class NotReady(SmflowError):
+    """The database or the installation needs a step first (e.g. `smflow db upgrade`)."""
+
+
 class NotPermitted(SmflowError):
     pass
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine import Engine, Sandbox
 from engine.clock import Clock
-from engine.store.db import make_engine, make_session_factory
+from engine.store.db import ensure_schema, make_engine, make_session_factory
 from engine.store.unit_of_work import in_transaction
 from handlers import default_registry
 
@@ -53,6 +53,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
     database = make_engine(app.config["DATABASE_URL"])
+    ensure_schema(database)
     clock: Clock | None = app.config.get("SMFLOW_CLOCK")
     app.extensions["smflow"] = Services(Engine(default_registry(), Sandbox(), clock),
                                         make_session_factory(database))

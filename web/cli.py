@@ -13,7 +13,7 @@ from engine import Engine, SmflowError, ValidationFailed
 from engine.engine import human_task_dict
 from engine.store import instances as stored_instances
 from engine.store import org
-from engine.store.db import make_engine, make_session_factory, upgrade
+from engine.store.db import ensure_schema, make_engine, make_session_factory, upgrade
 from engine.store.definitions import all_versions
 from engine.store.unit_of_work import in_transaction
 from handlers import default_registry
@@ -27,12 +27,15 @@ class Context:
         self.as_json = as_json
         self._engine = None
         self._sessions = None
+        self.check_schema = True
 
     @property
     def sessions(self):
         if self._sessions is None:
             self._db = make_engine(self.db_url)
             self._sessions = make_session_factory(self._db)
+            if self.check_schema and ensure_schema(self._db):
+                click.echo("已创建新数据库", err=True)
         return self._sessions
 
     @property
@@ -96,6 +99,7 @@ def db():
 @pass_ctx
 def db_upgrade(c: Context):
     """把数据库结构升级到最新版本"""
+    c.check_schema = False
     sessions = c.sessions
     upgrade(sessions.kw["bind"])
     click.echo("数据库已是最新版本")

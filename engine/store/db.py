@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import NotReady
 
 DEFAULT_URL = "sqlite:///smflow.db"
 
@@ -50,14 +52,36 @@ def make_session_factory(engine: SqlEngine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def _alembic_config():
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    return config
+
+
 def upgrade(engine: SqlEngine) -> None:
     """Bring the schema to the newest Alembic revision."""
     from alembic import command
-    from alembic.config import Config
 
-    here = Path(__file__).parent
-    config = Config()
-    config.set_main_option("script_location", str(here / "migrations"))
+    config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def ensure_schema(engine: SqlEngine) -> bool:
+    """Create the schema in an empty database (True when it did); refuse one left at an older revision."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+        has_tables = bool(inspect(connection).get_table_names())
+    if current is None and not has_tables:
+        upgrade(engine)
+        return True
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if current != head:
+        raise NotReady(f"数据库结构是旧版本 ({current or '未知'}), 请先运行: smflow db upgrade")
+    return False

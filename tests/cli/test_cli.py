@@ -143,3 +143,26 @@ def test_lint_passes_for_the_manual_and_names_a_misplaced_step(run, tmp_path):
     broken.write_text(manual[2].read_text(encoding="utf-8").replace('value="16"', 'value="61"', 1), encoding="utf-8")
     errors = as_json(run("lint", str(broken), "--json", expect=2))["errors"]
     assert {e["step"] for e in errors} >= {"16"}
+
+
+def test_a_new_database_is_created_and_an_old_one_asks_for_an_upgrade(tmp_path):
+    from alembic import command
+
+    from engine.store.db import _alembic_config, make_engine
+
+    runner = CliRunner()
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    result = runner.invoke(main, ["--db", fresh, "deploy", str(FIXTURES / "approval.bpmn")], catch_exceptions=False)
+    assert result.exit_code == 0 and "已创建新数据库" in result.stderr and "已部署" in result.stdout
+
+    old = f"sqlite:///{tmp_path / 'old.db'}"
+    config = _alembic_config()
+    db = make_engine(old)
+    with db.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    db.dispose()
+    result = runner.invoke(main, ["--db", old, "processes"], catch_exceptions=False)
+    assert result.exit_code == 2 and "smflow db upgrade" in result.stderr
+    assert runner.invoke(main, ["--db", old, "db", "upgrade"], catch_exceptions=False).exit_code == 0
+    assert runner.invoke(main, ["--db", old, "processes"], catch_exceptions=False).exit_code == 0
