@@ -201,8 +201,6 @@ class Engine(Scheduling):
     # -- instances ------------------------------------------------------------------------------
     def show(self, session: Session, instance_id: int) -> dict:
         instance = instances.get(session, instance_id)
-        workflow = self._load(instance, for_change=False)
-        last = workflow.last_task or workflow.task_tree
         return {
             "instance_id": instance.id, "process_id": instance.process_id, "version": instance.version,
             "status": instance.status, "business_key": instance.business_key,
@@ -210,7 +208,7 @@ class Engine(Scheduling):
             "tasks": [human_task_dict(t) for t in tasks.for_instance(session, instance.id)],
             "events": [{"kind": e.kind, "actor": e.actor, "at": e.at.isoformat(), "detail": e.detail}
                        for e in audit.for_instance(session, instance.id)],
-            "data": last.data,
+            "data": self.workflow_data(session, instance_id),
         }
 
     def workflow_data(self, session: Session, instance_id: int) -> dict:

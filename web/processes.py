@@ -25,10 +25,6 @@ from .inbox import user_name
 bp = Blueprint("processes", __name__, url_prefix="/processes")
 
 # -- who may do what ------------------------------------------------------------------------------
-def may_start(session: Session, actor: Actor, definition: ProcessDefinition) -> bool:
-    return engine().may_start(session, actor, definition)
-
-
 def may_upload(session: Session, actor: Actor) -> bool:
     owners = {d.owner for d in definitions.latest_of_each(session) if d.owner}
     return actor.is_admin or bool(owners & actor.roles)
@@ -63,7 +59,7 @@ def start_checked(process_id: str, actor: Actor, data: dict, version: int | None
                   business_key: str | None) -> int:
     def work(session: Session) -> int:
         definition = definitions.get_version(session, process_id, version)
-        if definition.executable and not may_start(session, actor, definition):
+        if definition.executable and not engine().may_start(session, actor, definition):
             raise NotPermitted(t("processes.cannot_start", pid=process_id), process_id=process_id)
         return engine().start(session, process_id, actor.login, data, version, business_key)
 
@@ -81,7 +77,7 @@ def process_listing(session: Session, actor: Actor) -> list[dict]:
         latest = versions[-1]
         listing.append({
             "process_id": process_id, "name": latest.name or process_id, "owner": latest.owner or "",
-            "executable": latest.executable, "can_start": may_start(session, actor, latest),
+            "executable": latest.executable, "can_start": engine().may_start(session, actor, latest),
             "versions": [{
                 "version": d.version, "executable": d.executable, "deployed_at": localtime(d.deployed_at),
                 "deployed_by": user_name(session, d.deployed_by),
@@ -171,7 +167,7 @@ def start(process_id: str):
                 if d.process_id == process_id and d.executable]
     if not versions:
         raise NotPermitted(t("processes.not_executable", pid=process_id), process_id=process_id)
-    if not may_start(session, g.actor, definitions.get_version(session, process_id, versions[-1])):
+    if not engine().may_start(session, g.actor, definitions.get_version(session, process_id, versions[-1])):
         raise NotPermitted(t("processes.cannot_start", pid=process_id), process_id=process_id)
     rows = [{"key": "", "value": ""}]
     errors, status, business_key, version = [], 200, "", None

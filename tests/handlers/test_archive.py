@@ -8,19 +8,11 @@ from sqlalchemy import func, select
 
 from engine.errors import HandlerFailed
 from engine.handler_api import HandlerContext
-from engine.store.db import make_engine, make_session_factory
 from engine.store.models import ArchiveRecord
 from handlers import default_registry
 from handlers.archive import archive
 
 DOCUMENT = {"period": "2027-06 至 2027-08", "plan": [{"region": "华北", "m1_amount": 12.5}], "备注": None}
-
-
-@pytest.fixture
-def sessions(db_url):
-    engine = make_engine(db_url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def _ctx(session, clock, step="16"):

@@ -6,19 +6,11 @@ from sqlalchemy import select
 
 from engine.errors import HandlerFailed
 from engine.handler_api import HandlerContext
-from engine.store.db import make_engine, make_session_factory
 from engine.store.models import Customer
 from handlers import default_registry
 from handlers.customer_register import customer_register, list_customers
 
 LICENCES = [{"licence": "营业执照", "number": "9151", "valid_until": "2030-01-01"}]
-
-
-@pytest.fixture
-def sessions(db_url):
-    engine = make_engine(db_url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def _ctx(session, clock):

@@ -5,17 +5,9 @@ from sqlalchemy import select
 
 from engine.errors import HandlerFailed
 from engine.handler_api import HandlerContext
-from engine.store.db import make_engine, make_session_factory
 from engine.store.models import Notification
 from handlers import default_registry
 from handlers.notify import notify
-
-
-@pytest.fixture
-def sessions(db_url):
-    engine = make_engine(db_url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def _ctx(session, clock):
