@@ -2,11 +2,53 @@
 
 from __future__ import annotations
 
-from web.i18n import STRINGS
+import os
+import re
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+
+from web.i18n import LANGS, catalogues, compile_catalogues
+
+WEB = Path(__file__).parents[2] / "web"
+# t("key") / t('key') in Python and in templates; keys are dotted lower-case words
+USED_KEY = re.compile(r"""\bt\(\s*["']([a-z0-9_]+(?:\.[a-z0-9_]+)+)["']""")
 
 
-def test_every_string_has_both_languages():
-    assert all(len(pair) == 2 and all(pair) for pair in STRINGS.values())
+def _messages(po: Path) -> dict[str, str]:
+    with po.open("rb") as source:
+        return {m.id: m.string for m in read_po(source) if m.id}
+
+
+def test_both_languages_have_every_string():
+    found = catalogues()
+    assert sorted(found) == sorted(LANGS)
+    zh, en = (_messages(found[lang]) for lang in LANGS)
+    assert zh.keys() == en.keys()
+    assert [key for key, text in {**zh, **en}.items() if not text] == []
+    assert [key for key in zh if zh[key].count("{") != en[key].count("{")] == []
+
+
+def test_every_key_the_code_uses_is_translated():
+    known = _messages(catalogues()["zh"]).keys()
+    sources = [*WEB.glob("*.py"), *WEB.glob("templates/**/*.html")]
+    used = {key for path in sources for key in USED_KEY.findall(path.read_text(encoding="utf-8"))}
+    assert used and sorted(used - known) == []
+
+
+def test_a_changed_catalogue_is_compiled_again(tmp_path):
+    folder = tmp_path / "zh" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    po = folder / "messages.po"
+    po.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\nmsgid "a.b"\nmsgstr "甲"\n',
+                  encoding="utf-8")
+    compile_catalogues(tmp_path)
+    first = (folder / "messages.mo").read_bytes()
+    assert "甲".encode() in first
+    po.write_text(po.read_text(encoding="utf-8").replace("甲", "乙"), encoding="utf-8")
+    os.utime(po, (po.stat().st_atime, (folder / "messages.mo").stat().st_mtime + 5))
+    compile_catalogues(tmp_path)
+    assert "乙".encode() in (folder / "messages.mo").read_bytes()
 
 
 def test_switch_to_english_and_back(client, auth, flow):
