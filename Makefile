@@ -36,5 +36,8 @@ browser:
 lint: install-test
 	$(BIN)/ruff check .
 
+# Engine, growth, HTTP (gunicorn), the inbox at scale and start-up; writes bench/report.md and report.png.
+# PostgreSQL: SMFLOW_BENCH_PG_URL (default postgresql://postgres@127.0.0.1:5432/test; scratch databases beside it).
 bench: install-test
-	$(BIN)/python bench/bench_completions.py
+	$(BIN)/pip install -q -e ".[bench]"
+	$(BIN)/python -m bench all

@@ -14,17 +14,21 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from . import definitions as bpmn_definitions
+from . import instance_migration, lane_roles, versions
 from .clock import COMPANY_TZ, Clock
 from .errors import HandlerFailed, NotPermitted, Problem, SmflowError, StaleAction, ValidationFailed, WorkflowError
-from .forms import validate_submission
+from .forms import clean_draft, json_problem, validate_submission
+from .paths import taken_flows
 from .handler_api import HandlerContext, HandlerRegistry
 from .routing import ACTIVE_STATES, CLAIMED, COMPLETED, OPEN, Actor, TaskRef, can_unclaim, why_not
 from .runtime import Runtime, find_task
 from .sandbox import Sandbox
-from .scheduling import Scheduling
+from .scheduling import RunLater, Scheduling
 from .store import audit, instances, jobs, org, tasks
 from .store import definitions as stored
 from .store.models import HumanTask, ProcessDefinition, ProcessInstance
+from .store.unit_of_work import after_commit
+from .xml_safety import load_xml
 
 ROLE_CACHE_TTL = timedelta(seconds=60)
 WARM_WORKFLOWS = 256  # deserialized workflows kept between units of work, by instance
@@ -39,10 +43,12 @@ class DeployResult:
     status: str  # deployed | unchanged
     name: str | None
     executable: bool
+    warnings: tuple[Problem, ...] = ()
 
     def to_dict(self) -> dict:
         return {"process_id": self.process_id, "version": self.version, "status": self.status,
-                "name": self.name, "executable": self.executable}
+                "name": self.name, "executable": self.executable,
+                "warnings": [w.to_dict() for w in self.warnings]}
 
 
 def _task_ref(row: HumanTask) -> TaskRef:
@@ -57,34 +63,67 @@ class Engine(Scheduling):
         self.runtime = Runtime(self.sandbox, self.clock)
         self._specs: dict[int, tuple] = {}
         self._roles: tuple[datetime, org.RoleNames] | None = None
-        self._warm: dict[int, tuple[str, object]] = {}
+        self._warm: dict[int, tuple[int, object]] = {}  # instance → (revision, workflow)
 
     # -- deploy ---------------------------------------------------------------------------------
+    def check(self, session: Session, data: bytes, filename: str | None = None):
+        """Every check deploying makes, storing nothing: the file itself, and its lanes against the organisation.
+
+        Returns (the parsed file, its warnings); raises ValidationFailed listing every error at once, with
+        the warnings in its context (`warnings`).
+        """
+        return check_file(self, session, data, filename)
+
     def deploy(self, session: Session, data: bytes, filename: str | None = None,
                by: str | None = None) -> list[DeployResult]:
-        """Check a BPMN file and store a new version of each process in it; raises ValidationFailed."""
-        parsed = bpmn_definitions.parse_bpmn(data, filename, known_topics=self.handlers.topics)
+        """Check a BPMN file and store a new version of each process in it; raises ValidationFailed.
+
+        A process whose model and drawing equal its latest version's (however the XML is written) keeps
+        that version (`unchanged`); a new version records what changed against the previous one.
+        """
+        parsed, warnings = self.check(session, data, filename)
         now = self.clock.now()
-        stored.save_file(session, parsed.sha256, data, filename, by, now)
-        results = []
+        results, diffs = [], {}
         for process in parsed.processes:
             same = session.scalars(select(ProcessDefinition).where(
                 ProcessDefinition.process_id == process.process_id,
                 ProcessDefinition.file_sha256 == parsed.sha256)).first()
+            previous = same or stored.latest(session, process.process_id)
+            changes = None
+            if previous is not None and same is None:
+                if previous.file_sha256 not in diffs:
+                    diffs[previous.file_sha256] = versions.diff_files(stored.file_content(session, previous), data)
+                diff = diffs[previous.file_sha256].for_process(process.process_id)
+                same = previous if diff.unchanged else None
+                changes = diff.to_dict()
             if same is not None:
-                results.append(DeployResult(process.process_id, same.version, "unchanged", same.name, same.executable))
+                results.append(DeployResult(process.process_id, same.version, "unchanged", same.name, same.executable,
+                                            tuple(warnings)))
                 continue
+            stored.save_file(session, parsed.sha256, data, filename, by, now)
             spec_json = (self.runtime.dump_spec(process.spec, process.subprocess_specs)
                          if process.executable else None)
             row = stored.add_definition(
                 session, process_id=process.process_id, version=stored.next_version(session, process.process_id),
                 name=process.name, executable=process.executable, file_sha256=parsed.sha256, spec_json=spec_json,
                 owner=process.owner, start_cycle=process.start_cycle, deployed_by=by, deployed_at=now,
+                changes=changes,
             )
+            counts = {k: len(v) for k, v in (changes or {}).items() if isinstance(v, list)}
             audit.record(session, "deployed", now, actor=by, process_id=row.process_id, version=row.version,
-                         sha256=parsed.sha256, executable=row.executable, filename=filename)
-            results.append(DeployResult(row.process_id, row.version, "deployed", row.name, row.executable))
+                         sha256=parsed.sha256, executable=row.executable, filename=filename, changes=counts or None)
+            results.append(DeployResult(row.process_id, row.version, "deployed", row.name, row.executable,
+                                        tuple(warnings)))
         return results
+
+    # -- versions -------------------------------------------------------------------------------
+    def migration_plans(self, session: Session, process_id: str, instance_ids: list[int] | None = None):
+        """Dry run: for each running instance of an older version, whether it can move to the newest."""
+        return instance_migration.plans(self, session, process_id, instance_ids)
+
+    def migrate(self, session: Session, instance_id: int, by: str | None):
+        """Move one running instance to its process's newest version (an audit event records it)."""
+        return instance_migration.migrate(self, session, instance_id, by)
 
     # -- start ----------------------------------------------------------------------------------
     def start(self, session: Session, process_id: str, by: str | None, data: dict | None = None,
@@ -99,10 +138,16 @@ class Engine(Scheduling):
                                process_id=process_id)
         if data is not None and not isinstance(data, dict):
             raise ValidationFailed("初始数据应为 JSON 对象", [])
+        problem = json_problem(data)
+        if problem:
+            raise ValidationFailed(f"初始数据无法保存: {problem}", [Problem(problem)])
         reserved = sorted(k for k in (data or {}) if k.startswith("_") or k in RESERVED_START_KEYS)
         if reserved:
             raise ValidationFailed("初始数据不能设置系统字段: " + ", ".join(reserved),
                                    [Problem(f"'{k}' 由系统设置", field=k) for k in reserved])
+        if business_key is not None and (not isinstance(business_key, str) or len(business_key) > 255
+                                         or not business_key.isprintable()):
+            raise ValidationFailed("业务键应为最多 255 个可见字符的文字", [Problem("业务键无效", field="business_key")])
         if business_key and instances.by_business_key(session, process_id, business_key):
             raise StaleAction(f"流程 '{process_id}' 已有业务键为 '{business_key}' 的实例", business_key=business_key)
         now = self.clock.now()
@@ -196,7 +241,7 @@ class Engine(Scheduling):
     def save_draft(self, session: Session, task_id: int, login: str, data: dict) -> None:
         row, actor = tasks.get(session, task_id), org.actor(session, login)
         self._check_can_act(session, actor, row)
-        row.draft = data
+        row.draft = clean_draft(row.form, data)
 
     # -- instances ------------------------------------------------------------------------------
     def show(self, session: Session, instance_id: int) -> dict:
@@ -215,6 +260,18 @@ class Engine(Scheduling):
         instance = instances.get(session, instance_id)
         workflow = self._load(instance, for_change=False)
         return (workflow.last_task or workflow.task_tree).data
+
+    def path_taken(self, session: Session, instance_id: int) -> list[tuple[str, str]]:
+        """The sequence flows the instance has gone along, as (source, target) element ids (the diagram's path)."""
+        return taken_flows(self._load(instances.get(session, instance_id), for_change=False))
+
+    def element_names(self, definition: ProcessDefinition) -> dict[str, str]:
+        """Element id → name as drawn (e.g. "5 预测备案"), for telling what happened in words."""
+        if not definition.executable:
+            return {}
+        spec, subprocess_specs = self._spec(definition)
+        return {t.bpmn_id: t.bpmn_name for s in (spec, *subprocess_specs.values()) for t in s.task_specs.values()
+                if getattr(t, "bpmn_id", None) and getattr(t, "bpmn_name", None)}
 
     # -- who may start --------------------------------------------------------------------------
     def may_start(self, session: Session, actor: Actor, definition: ProcessDefinition) -> bool:
@@ -236,12 +293,13 @@ class Engine(Scheduling):
         return {roles.for_lane(lane) for lane in lanes if lane}
 
     # -- internals ------------------------------------------------------------------------------
-    def _keep_warm(self, instance_id: int, state: str, workflow) -> None:
-        # Keyed by the exact state text: if this unit of work does not commit, or another process
-        # writes the instance, the stored state differs and the next load rebuilds from the database.
-        self._warm[instance_id] = (state, workflow)
+    def _keep_warm(self, instance_id: int, revision: int, workflow) -> None:
+        # Only after the unit of work that saved this revision has committed (unit_of_work.after_commit),
+        # and keyed by it: a revision is taken by exactly one committed writer, so if the stored revision
+        # is still this one the stored state is this workflow's; any other writer moved it on.
+        self._warm[instance_id] = (revision, workflow)
         while len(self._warm) > WARM_WORKFLOWS:
-            self._warm.pop(next(iter(self._warm)))
+            self._warm.pop(next(iter(self._warm)), None)
 
     def _role_names(self, session: Session, now: datetime) -> org.RoleNames:
         # Roles and their aliases change rarely (an administrator's edit); a minute of caching is fine.
@@ -257,10 +315,10 @@ class Engine(Scheduling):
         return cached
 
     def _load(self, instance: ProcessInstance, for_change: bool = True):
-        """The instance's workflow: from the warm cache when it holds exactly the stored state, else rebuilt."""
+        """The instance's workflow: from the warm cache when it holds the stored revision, else rebuilt."""
         if for_change:
             warm = self._warm.pop(instance.id, None)
-            if warm is not None and warm[0] == instance.state:
+            if warm is not None and warm[0] == instance.revision:
                 return warm[1]
         cached = self._specs.get(instance.definition_id)
         spec, subprocess_specs = cached or self._spec(session_get_definition(instance))
@@ -274,11 +332,18 @@ class Engine(Scheduling):
         def waiting_retry() -> set[str]:
             return {job.task_guid for job in jobs.waiting(session, instance.id)} - {retry_guid}
 
+        deferred: set[str] = set()
+
         def dispatch(task, topic, params):
+            guid = str(task.id)
+            if task.task_spec.extensions.get("smflow:async") and guid != retry_guid:
+                deferred.add(guid)  # camunda:asyncBefore: the worker runs it as a job
+                raise RunLater()
+            # The job key is the task's, whichever attempt this is: effects written under it happen once.
             ctx = HandlerContext(session=session, instance_id=instance.id, process_id=instance.process_id,
                                  version=instance.version, element_id=task.task_spec.bpmn_id,
                                  step=task.task_spec.extensions.get("smflow:step"), actor=actor, now=now,
-                                 business_key=instance.business_key)
+                                 business_key=instance.business_key, job_key=jobs.key_for(guid))
             # A savepoint per handler: a failing handler's own writes are undone, the unit of work goes on.
             savepoint = session.begin_nested()
             try:
@@ -302,11 +367,12 @@ class Engine(Scheduling):
         except WorkflowError as exc:
             exc.context["instance_id"] = instance.id  # so the unit of work can record it after the rollback
             raise
-        for decision in advance.decisions:
-            audit.record(session, "gateway", now, actor=actor, instance_id=instance.id, **decision)
-        for call in advance.service_calls:
-            audit.record(session, "service_task", now, actor=actor, instance_id=instance.id, **call)
+        audit.record_many(session, [("gateway", d) for d in advance.decisions] +
+                          [("service_task", c) for c in advance.service_calls], now, actor, instance.id)
         for failure in advance.failures:
+            if failure["task_guid"] in deferred:
+                self.defer(session, instance.id, failure, now)
+                continue
             audit.record(session, "error", now, actor=actor, instance_id=instance.id, **failure)
             self.schedule_retry(session, instance.id, failure, now)
         self._sync_tasks(session, instance, workflow, now, actor)
@@ -315,30 +381,45 @@ class Engine(Scheduling):
         instances.save_state(session, instance.id, revision, state, "completed" if done else "running",
                              None if done else self.runtime.next_timer(workflow), now if done else None)
         if not done:
-            self._keep_warm(instance.id, state, workflow)
+            after_commit(session, lambda i=instance.id: self._keep_warm(i, revision, workflow))
         session.expire(instance)
         if done:
             audit.record(session, "instance_completed", now, actor=actor, instance_id=instance.id)
 
     def _sync_tasks(self, session: Session, instance: ProcessInstance, workflow, now: datetime,
                     actor: str | None) -> None:
-        ready = self.runtime.ready_tasks(workflow)
-        active = tasks.active_for_instance(session, instance.id, light=True)
-        existing = {t.task_guid for t in active}
-        for item in ready:
-            if item.guid in existing:
-                continue
-            roles = self._role_names(session, now)
-            row = tasks.add(
-                session, task_guid=item.guid, instance_id=instance.id, process_id=instance.process_id,
-                element_id=item.element_id, step=item.step, name=item.name, documentation=item.documentation,
-                lane=item.lane, role=roles.for_lane(item.lane), scope=item.scope, state=OPEN, due_at=item.due_at,
-                form=item.form, prefill=item.prefill, created_at=now,
-            )
-            audit.record(session, "task_created", now, actor=actor, instance_id=instance.id, task_id=row.id,
-                         step=row.step, name=row.name, role=row.role, scope=row.scope)
-        for row in tasks.cancel_missing(active, {r.guid for r in ready}, now):
-            audit.record(session, "task_cancelled", now, actor=actor, instance_id=instance.id, task_id=row.id)
+        active = tasks.active_guids(session, instance.id)
+        ready, new = self.runtime.ready_work(workflow, active)  # only new tasks are described
+        roles = self._role_names(session, now) if new else None
+        rows = [dict(task_guid=item.guid, instance_id=instance.id, process_id=instance.process_id,
+                     element_id=item.element_id, step=item.step, name=item.name, documentation=item.documentation,
+                     lane=item.lane, role=roles.for_lane(item.lane), scope=item.scope, state=OPEN, due_at=item.due_at,
+                     form=item.form, prefill=item.prefill, created_at=now) for item in new]
+        created = [("task_created", {"task_id": task_id, "step": row["step"], "name": row["name"],
+                                     "role": row["role"], "scope": row["scope"]})
+                   for task_id, row in zip(tasks.add_many(session, rows), rows, strict=True)]
+        gone = [task_id for guid, task_id in active.items() if guid not in ready]
+        tasks.cancel(session, gone, now)
+        audit.record_many(session, created + [("task_cancelled", {"task_id": t}) for t in gone], now, actor,
+                          instance.id)
+
+
+def check_file(engine: Engine, session: Session, data: bytes, filename: str | None):
+    """See Engine.check: the file's own problems and its lanes' problems, reported together."""
+    try:
+        parsed, problems = bpmn_definitions.parse_bpmn(data, filename, known_topics=engine.handlers.topics), []
+        message = None
+    except ValidationFailed as exc:
+        if not exc.problems or all(p.element_id is None for p in exc.problems):
+            raise  # not readable as BPMN at all: lanes cannot be looked at
+        parsed, problems, message = None, list(exc.problems), exc.message
+    names, staffed = stored.lane_roles(session)
+    lane_errors, warnings = lane_roles.lane_problems(load_xml(data, filename), names, staffed)
+    if problems or lane_errors:
+        if lane_errors or message is None:
+            message = f"文件中有 {len(problems) + len(lane_errors)} 处引擎无法执行的内容"
+        raise ValidationFailed(message, problems + lane_errors, file=filename, warnings=warnings)
+    return parsed, warnings
 
 
 def session_get_definition(instance: ProcessInstance) -> ProcessDefinition:

@@ -7,6 +7,8 @@ engine can validate a submission without the BPMN file at hand.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 from typing import Any
 
 from lxml import etree
@@ -15,9 +17,34 @@ from .errors import Problem, ValidationFailed
 from .sandbox import Sandbox
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
-FIELD_TYPES = {"string", "text", "long", "double", "boolean", "date", "enum", "table"}
+FIELD_TYPES = {"string", "text", "long", "double", "boolean", "date", "enum", "table", "file"}
 COLUMN_TYPES = {"string", "text", "long", "double", "boolean", "date"}
+NUMBER_TYPES = {"long", "double"}
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+# Accepted uploads: the extension decides the stored content type; the first bytes must fit it
+# (office files are zip containers, old ones OLE2), so a renamed executable or page is refused.
+_ZIP, _OLE = (b"PK\x03\x04",), (b"\xd0\xcf\x11\xe0",)
+UPLOAD_TYPES: dict[str, tuple[str, tuple[bytes, ...] | None]] = {
+    "pdf": ("application/pdf", (b"%PDF-",)),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", _ZIP),
+    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", _ZIP),
+    "pptx": ("application/vnd.openxmlformats-officedocument.presentationml.presentation", _ZIP),
+    "xls": ("application/vnd.ms-excel", _OLE),
+    "doc": ("application/msword", _OLE),
+    "png": ("image/png", (b"\x89PNG\r\n\x1a\n",)),
+    "jpg": ("image/jpeg", (b"\xff\xd8\xff",)),
+    "jpeg": ("image/jpeg", (b"\xff\xd8\xff",)),
+    "csv": ("text/csv", None),
+    "txt": ("text/plain", None),
+}
 _C = f"{{{CAMUNDA_NS}}}"
+# Limits for what a person may submit; a longer text or a bigger table is a mistake or an attack.
+MAX_TEXT = 100_000  # characters of one text value without its own maxlength
+MAX_ROWS = 5_000  # rows of one table
+MAX_LONG = 2**63 - 1  # what every database and JSON reader keeps exactly
+MAX_DRAFT = 1_000_000  # characters + items of a saved draft or of start data
+_INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def parse_columns(spec: str) -> list[dict]:
@@ -76,6 +103,12 @@ def parse_form(node: etree._Element) -> tuple[dict | None, list[tuple[etree._Ele
                     problems.append((prop, str(exc)))
             elif key == "rows":
                 field["rows"] = value
+            elif key == "unit":
+                field["unit"] = value.strip()
+            elif key == "fresh":
+                field["fresh"] = value.strip().lower() in ("true", "1", "yes")
+            elif key == "totals":
+                field["totals"] = [c.strip() for c in value.split(",") if c.strip()]
             elif key:
                 field.setdefault("properties", {})[key] = value
         for constraint in xml_field.findall(f"{_C}validation/{_C}constraint"):
@@ -93,6 +126,10 @@ def parse_form(node: etree._Element) -> tuple[dict | None, list[tuple[etree._Ele
                 problems.append((constraint, f"字段 '{field_id}' 的约束 '{name}' 不受支持"))
         if field_type == "table" and not field.get("columns"):
             problems.append((xml_field, f"表格字段 '{field_id}' 需要 columns 属性"))
+        numeric = {c["id"] for c in field.get("columns", []) if c["type"] in NUMBER_TYPES}
+        for col_id in field.get("totals", []):
+            if col_id not in numeric:
+                problems.append((xml_field, f"表格字段 '{field_id}' 的 totals 列 '{col_id}' 不是数字列"))
         fields.append(field)
     return {"fields": fields}, problems
 
@@ -117,24 +154,32 @@ def _coerce(kind: str, value: Any, label: str, options: list[dict] | None = None
     if kind in ("string", "text"):
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise ValueError(f"{label}: 应为文字")
-        return str(value)
+        text = str(value)
+        _check_text(text, label)
+        return text
     if kind == "long":
-        if isinstance(value, bool):
-            raise ValueError(f"{label}: 应为整数")
+        number = None
         if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value.strip())
-        if isinstance(value, int):
-            return value
-        raise ValueError(f"{label}: 应为整数, 收到 '{value}'")
+            number = int(value)
+        elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+            number = int(value.strip())
+        elif isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        if number is None:
+            raise ValueError(f"{label}: 应为整数, 收到 '{_shown(value)}'")
+        if abs(number) > MAX_LONG:
+            raise ValueError(f"{label}: 数值超出范围")
+        return number
     if kind == "double":
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ValueError(f"{label}: 应为数字")
         try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{label}: 应为数字, 收到 '{value}'") from None
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"{label}: 应为数字, 收到 '{_shown(value)}'") from None
+        if not math.isfinite(number):  # NaN and infinity compare false with every bound and break JSON
+            raise ValueError(f"{label}: 应为有限的数字, 收到 '{_shown(value)}'")
+        return number
     if kind == "boolean":
         if isinstance(value, bool):
             return value
@@ -145,16 +190,131 @@ def _coerce(kind: str, value: Any, label: str, options: list[dict] | None = None
         raise ValueError(f"{label}: 应为 是/否")
     if kind == "date":
         try:
-            return dt.date.fromisoformat(str(value)).isoformat()
+            if not isinstance(value, str):
+                raise ValueError
+            return dt.date.fromisoformat(value.strip()).isoformat()
         except ValueError:
-            raise ValueError(f"{label}: 应为日期 (例如 2027-04-10), 收到 '{value}'") from None
+            raise ValueError(f"{label}: 应为日期 (例如 2027-04-10), 收到 '{_shown(value)}'") from None
+    if kind == "file":
+        return _coerce_file(value, label)
     if kind == "enum":
         allowed = [o["id"] for o in options or []]
-        if value not in allowed:
+        if not isinstance(value, str) or value not in allowed:
             names = "、".join(o["name"] for o in options or [])
-            raise ValueError(f"{label}: '{value}' 不是可选值 ({names})")
+            raise ValueError(f"{label}: '{_shown(value)}' 不是可选值 ({names})")
         return value
     raise ValueError(f"{label}: 未知类型 {kind}")
+
+
+def _coerce_file(value: Any, label: str) -> dict:
+    """A file field's value names a stored attachment: {"id": 7, "name": "计划.xlsx", ...}."""
+    if not isinstance(value, dict) or not isinstance(value.get("id"), int) or isinstance(value.get("id"), bool) \
+            or not isinstance(value.get("name"), str):
+        raise ValueError(f"{label}: 应为上传的文件")
+    clean = {"id": value["id"], "name": value["name"]}
+    if isinstance(value.get("size"), int):
+        clean["size"] = value["size"]
+    return clean
+
+
+def check_upload(label: str, filename: str, content: bytes) -> tuple[str | None, str | None]:
+    """(content type, None) for an acceptable upload, else (None, a Chinese message saying why not)."""
+    if not content:
+        return None, f"{label}: 文件「{filename}」是空的"
+    if len(content) > MAX_UPLOAD_BYTES:
+        return None, f"{label}: 文件「{filename}」超过 {MAX_UPLOAD_BYTES // (1024 * 1024)} MB 的上限"
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    known = UPLOAD_TYPES.get(extension)
+    allowed = "、".join(sorted({e for e in UPLOAD_TYPES if e != "jpeg"}))
+    if known is None:
+        return None, f"{label}: 不接受「{filename}」这种文件, 可以上传 {allowed}"
+    content_type, magic = known
+    if magic is not None and not content.startswith(magic):
+        return None, f"{label}: 文件「{filename}」的内容不是 {extension} 文件"
+    if magic is None:
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            return None, f"{label}: 文件「{filename}」不是 UTF-8 文本"
+    return content_type, None
+
+
+def table_totals(field: dict, rows: Any) -> dict[str, float | int]:
+    """The column totals of a table field: the `totals` columns, else every number column.
+
+    Cells that are not numbers (still being typed, or wrong) count as nothing."""
+    columns = [c for c in field.get("columns", []) if c["type"] in NUMBER_TYPES]
+    if field.get("totals"):
+        columns = [c for c in columns if c["id"] in field["totals"]]
+    totals: dict[str, float | int] = {}
+    for col in columns:
+        total: float | int = 0
+        for row in rows if isinstance(rows, list) else []:
+            value = row.get(col["id"]) if isinstance(row, dict) else None
+            if isinstance(value, str):
+                try:
+                    value = float(value.strip())
+                except ValueError:
+                    continue
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                total += value
+        totals[col["id"]] = round(total, 6) if isinstance(total, float) else total
+    return totals
+
+
+def _shown(value: Any) -> str:
+    """A submitted value as an error message may quote it: short, and only characters a page can show."""
+    text = _SURROGATE.sub("?", value if isinstance(value, str) else repr(value))
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def _check_text(text: str, label: str) -> None:
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"{label}: 最多 {MAX_TEXT} 个字")
+    if _SURROGATE.search(text):  # a lone UTF-16 half: no database can store it as UTF-8
+        raise ValueError(f"{label}: 含有无效字符")
+
+
+def json_problem(value: Any, limit: int = MAX_DRAFT) -> str | None:
+    """Why `value` cannot be kept as JSON in every database (None when it can): NaN, infinity, invalid
+    characters, nesting deeper than 20 or more than `limit` characters and items."""
+    size, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > 20:
+            return "数据嵌套过深"
+        if isinstance(item, str):
+            size += len(item)
+            if _SURROGATE.search(item):
+                return "含有无效字符"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return "含有无效的数字 (NaN 或无穷大)"
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_LONG:
+            return "数值超出范围"
+        elif isinstance(item, dict):
+            stack.extend((k, depth + 1) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif item is not None and not isinstance(item, (bool, int)):
+            return f"不能保存 {type(item).__name__} 类型的值"
+        size += 1
+        if size > limit:
+            return "数据过大"
+    return None
+
+
+def clean_draft(form: dict | None, data: Any) -> dict:
+    """A draft keeps what the person typed, unchecked, but only for the form's fields and only as storable JSON."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("草稿应为一个对象 (字段: 值)", [Problem("草稿应为一个对象")])
+    known = {f["id"] for f in (form or {}).get("fields", [])}
+    draft = {k: v for k, v in data.items() if k in known}
+    problem = json_problem(draft)
+    if problem:
+        raise ValidationFailed(f"草稿无法保存: {problem}", [Problem(problem)])
+    return draft
 
 
 def _check_bounds(field: dict, value: Any, label: str) -> str | None:
@@ -186,6 +346,9 @@ def _validate_table(field: dict, rows: Any, problems: list[Problem], given: Any)
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         problems.append(Problem(f"{label}: 应为表格 (行的列表)", field=field["id"]))
         return []
+    if len(rows) > MAX_ROWS:
+        problems.append(Problem(f"{label}: 最多 {MAX_ROWS} 行", field=field["id"]))
+        return []
     fixed = [c["id"] for c in field["columns"] if c.get("fixed")]
     if fixed:
         given = given if isinstance(given, list) else []
@@ -211,7 +374,8 @@ def _validate_table(field: dict, rows: Any, problems: list[Problem], given: Any)
                 problems.append(Problem(str(exc), field=f"{field['id']}[{n - 1}].{col['id']}"))
         unknown = set(row) - {c["id"] for c in field["columns"]}
         if unknown:
-            problems.append(Problem(f"{label} 第 {n} 行: 未知的列 {', '.join(sorted(unknown))}", field=field["id"]))
+            names = ", ".join(_shown(k) for k in sorted(unknown, key=str)[:5])
+            problems.append(Problem(f"{label} 第 {n} 行: 未知的列 {names}", field=field["id"]))
         clean.append(out)
     return clean
 
@@ -229,8 +393,8 @@ def validate_submission(form: dict | None, data: dict, context: dict, sandbox: S
     problems: list[Problem] = []
     clean: dict[str, Any] = {}
     known = {f["id"] for f in fields}
-    for key in sorted(set(data) - known):
-        problems.append(Problem(f"表单中没有字段 '{key}'", field=key))
+    for key in sorted(set(data) - known, key=str)[:20]:
+        problems.append(Problem(f"表单中没有字段 '{_shown(key)}'", field=_shown(key)))
     for field in fields:
         if field.get("readonly"):
             continue

@@ -23,6 +23,9 @@ class HandlerContext:
     actor: str | None
     now: datetime
     business_key: str | None = None
+    # The same for every attempt at one service task: effects written under it happen once (archive and
+    # notify keep one row per key; a handler writing several rows derives keys, e.g. f"{job_key}:2").
+    job_key: str | None = None
 
 
 Handler = Callable[..., dict | None]

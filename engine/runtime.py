@@ -30,8 +30,74 @@ from .timers import after, parse_when
 
 ANY_SCOPE = "*"
 # A choice (approve or reject, a rating, yes or no) is made afresh in every round of a loop: carrying
-# last round's "reject" into the next meeting invites a hurried repeat. Other answers carry over.
+# last round's "reject" into the next meeting invites a hurried repeat. So is a field marked `fresh` (the
+# comment that explains this round's choice). Other answers carry over.
 FRESH_CHOICES = {"enum", "boolean"}
+
+
+# A task's data is stored as its changes against its parent's. SpiffWorkflow gives every multi-instance
+# child a copy of the whole data and updates the collection on the parent as each child finishes, so
+# every open child's copy of the collection differs from the parent's: N copies of an N-item collection.
+# Such a repeated value (equal to the one the previous task stored under that name) is stored once and
+# referred to as {"same_as": {name: task id}}. Only containers of at least this many entries are compared.
+_SHARED_MIN_LEN = 8
+
+
+_FINISHED = (TaskState.COMPLETED, TaskState.CANCELLED)
+
+
+def _keep_finished_task_dicts(registry) -> None:
+    """Serialize a finished task once: its dict is kept on it while nothing it depends on changes.
+
+    A finished task's data, and its parent's when that has finished too, no longer change; the dict
+    (which stores the data as changes against the parent's) is kept with the state it was made in, its
+    spec, children and trigger, and made afresh if any of these differ. Without this every completion
+    serialized the instance's whole history again."""
+    from SpiffWorkflow.task import Task
+
+    typename = registry.typenames[Task]
+    plain = registry.convert_to_dict[typename]
+
+    def convert(task, **kwargs):
+        parent = task.parent
+        if task._state not in _FINISHED or (parent is not None and parent._state not in _FINISHED):
+            return plain(task, **kwargs)
+        key = (task._state, task.last_state_change, task.task_spec.name, len(task._children), task.triggered,
+               id(task.data), None if parent is None else id(parent.data))
+        kept = task.__dict__.get("_smflow_dict")
+        if kept is None or kept[0] != key:
+            kept = (key, plain(task, **kwargs))
+            task._smflow_dict = kept
+        return kept[1]
+
+    registry.convert_to_dict[typename] = convert
+
+
+def _share_repeats(tasks: dict) -> None:
+    last: dict[str, tuple[str, object]] = {}
+    for task_id, task in tasks.items():
+        updates = (task.get("delta") or {}).get("updates")
+        if not updates:
+            continue
+        same = {}
+        for name, value in updates.items():
+            if not isinstance(value, (list, dict)) or len(value) < _SHARED_MIN_LEN:
+                continue
+            before = last.get(name)
+            if before is not None and (before[1] is value or before[1] == value):
+                same[name] = before[0]
+            else:
+                last[name] = (task_id, value)
+        if same:  # a new dict: the task's own may be kept for later dumps (_keep_finished_task_dicts)
+            tasks[task_id] = {**task, "delta": {**task["delta"], "same_as": same,
+                                                "updates": {k: v for k, v in updates.items() if k not in same}}}
+
+
+def _resolve_repeats(tasks: dict) -> None:
+    for task in tasks.values():
+        delta = task.get("delta") or {}
+        for name, source in delta.pop("same_as", {}).items():
+            delta["updates"][name] = tasks[source]["delta"]["updates"][name]  # restored into a fresh copy per task
 
 
 class _StatelessSpecConverter(BpmnWorkflowConverter):
@@ -41,12 +107,16 @@ class _StatelessSpecConverter(BpmnWorkflowConverter):
         dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        for part in (dct, *dct["subprocesses"].values()):
+            _share_repeats(part["tasks"])
         return dct
 
     def from_dict(self, dct, spec=None, subprocess_specs=None):
         workflow = self.target_class(spec, subprocess_specs, deserializing=True)
         from uuid import UUID
 
+        for part in (dct, *dct["subprocesses"].values()):
+            _resolve_repeats(part["tasks"])
         workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
@@ -98,6 +168,7 @@ class Runtime:
         self.clock = clock
         self.script_engine = SandboxScriptEngine(sandbox, clock)
         self.serializer = make_serializer()
+        _keep_finished_task_dicts(self.serializer.registry)
         self._state_converter = _StatelessSpecConverter(BpmnWorkflow, self.serializer.registry)
 
     # -- specs and state -------------------------------------------------------------------------
@@ -124,7 +195,7 @@ class Runtime:
         # Not SpiffWorkflow's "encoder mode": it is a flag on the shared registry, and web threads share it.
         dct = self._state_converter.to_dict(workflow)
         dct[self.serializer.VERSION_KEY] = self.serializer.VERSION
-        return json.dumps(dct, ensure_ascii=False)
+        return json.dumps(dct, ensure_ascii=False, separators=(",", ":"))
 
     def load_state(self, state: str, spec, subprocess_specs: dict) -> BpmnWorkflow:
         dct = json.loads(state)
@@ -156,6 +227,10 @@ class Runtime:
                 workflow.do_engine_steps(did_complete_task=record)
             except SpiffWorkflowException as exc:
                 raise WorkflowError(f"流程运行出错: {_describe(exc)}", element_id=_element_of(exc)) from exc
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+                # SpiffWorkflow lets some data errors through unwrapped (a multi-instance collection that is
+                # None raises TypeError): the process cannot go on with this data, it is not a crash.
+                raise WorkflowError(f"流程运行出错: {type(exc).__name__}: {exc}") from exc
             started = [t for t in workflow.get_tasks(state=TaskState.STARTED) if isinstance(t.task_spec, ServiceTask)]
             if started and skip is None:
                 skip = set(waiting_retry())
@@ -181,6 +256,17 @@ class Runtime:
     def ready_tasks(self, workflow: BpmnWorkflow) -> list[ReadyTask]:
         return [self._describe_ready(t) for t in workflow.get_tasks(state=TaskState.READY, manual=True)]
 
+    def ready_work(self, workflow: BpmnWorkflow, known: set[str] | dict) -> tuple[set[str], list[ReadyTask]]:
+        """Every ready user task's guid, and the description of those not in `known` (already have a row):
+        describing evaluates scope, due date and prefill expressions, which a task needs only once."""
+        guids, new = set(), []
+        for task in workflow.get_tasks(state=TaskState.READY, manual=True):
+            guid = str(task.id)
+            guids.add(guid)
+            if guid not in known:
+                new.append(self._describe_ready(task))
+        return guids, new
+
     def _describe_ready(self, task: Task) -> ReadyTask:
         spec = task.task_spec
         ext = getattr(spec, "extensions", {}) or {}
@@ -188,12 +274,14 @@ class Runtime:
         if ext.get("smflow:scope"):
             scope = self._evaluate(task, ext["smflow:scope"], "范围 smflow:scope")
             scope = ANY_SCOPE if scope in (None, "") else str(scope)
+            if len(scope) > 255 or "\x00" in scope or not scope.isprintable():  # what a scope column can hold
+                raise WorkflowError(f"范围 smflow:scope 的值不是有效的范围: {scope[:40]!r}", element_id=spec.bpmn_id)
         form = ext.get("smflow:form")
         prefill = {}
         for f in (form or {}).get("fields", []):
             if f.get("rows"):
                 prefill[f["id"]] = self._evaluate(task, f["rows"], f"表单 {f['id']} 的 rows")
-            elif f["id"] in task.data and (f.get("readonly") or f["type"] not in FRESH_CHOICES):
+            elif f["id"] in task.data and (f.get("readonly") or not (f["type"] in FRESH_CHOICES or f.get("fresh"))):
                 # A step that revises an earlier answer starts from it (and read-only fields show it).
                 prefill[f["id"]] = task.data[f["id"]]
         return ReadyTask(

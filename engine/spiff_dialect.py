@@ -93,6 +93,8 @@ class SmflowServiceTaskParser(_OwnExtensions, CamundaTaskParser):
         ):
             params[param.get("name")] = (param.text or "").strip() or "None"
         extensions["smflow:params"] = params
+        # camunda:asyncBefore: the engine stops before the task and the worker runs it (a job under a lease).
+        extensions["smflow:async"] = self.node.get(f"{{{CAMUNDA_NS}}}asyncBefore") == "true"
         return extensions
 
 

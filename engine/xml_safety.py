@@ -1,4 +1,4 @@
-"""The first gate for an uploaded file: size, DOCTYPE and well-formedness, checked before any parsing."""
+"""The first gate for an uploaded file: size, encoding, DOCTYPE and well-formedness, checked before any parsing."""
 
 from __future__ import annotations
 
@@ -9,34 +9,46 @@ from lxml import etree
 from .errors import Problem, ValidationFailed
 
 MAX_BYTES = 5 * 1024 * 1024
-_DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_DOCTYPE = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
 def _xml_parser() -> etree.XMLParser:
+    # encoding="utf-8" overrides the document's declaration (say UTF-7, where "+ADw-!DOCTYPE" is a DOCTYPE):
+    # the text searched above is the text parsed.
     return etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
-        remove_comments=False,
+        remove_comments=False, encoding="utf-8",
     )
+
+
+def _refuse(message: str, problem: str, filename: str | None, line: int | None = None):
+    raise ValidationFailed(message, [Problem(problem, line=line)], file=filename)
 
 
 def load_xml(data: bytes, filename: str | None = None) -> etree._Element:
     """Parse `data` as XML after refusing what could harm the parser; raises ValidationFailed."""
     if len(data) > MAX_BYTES:
-        raise ValidationFailed(
-            f"文件过大 ({len(data) / 1024 / 1024:.1f} MiB), 上限为 5 MiB", [Problem("文件超过 5 MiB")], file=filename
-        )
+        _refuse(f"文件过大 ({len(data) / 1024 / 1024:.1f} MiB), 上限为 5 MiB", "文件超过 5 MiB", filename)
     # UTF-16 files would hide the DOCTYPE from a byte search; BPMN tools write UTF-8 or ASCII-compatible text.
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise ValidationFailed("不支持 UTF-16 编码的文件, 请保存为 UTF-8", [Problem("UTF-16 编码")], file=filename)
-    match = _DOCTYPE.search(data)
-    if match:
-        line = data[: match.start()].count(b"\n") + 1
-        raise ValidationFailed(
-            "文件包含 DOCTYPE 或实体声明, 出于安全原因被拒绝", [Problem("不允许 DOCTYPE / ENTITY", line=line)],
-            file=filename,
-        )
+        _refuse("不支持 UTF-16 编码的文件, 请保存为 UTF-8", "UTF-16 编码", filename)
+    # Only UTF-8 is read: an encoding such as UTF-16 without a byte-order mark, UTF-32 or UTF-7 would let a
+    # DOCTYPE through a search of the raw bytes.
     try:
-        return etree.fromstring(data, parser=_xml_parser())
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        _refuse("文件不是 UTF-8 编码 (BPMN 文件请保存为 UTF-8)", f"第 {exc.start} 字节不是合法的 UTF-8", filename, line)
+    text = text.removeprefix("\ufeff")
+    match = _DOCTYPE.search(text)
+    if match:
+        line = text[: match.start()].count("\n") + 1
+        _refuse("文件包含 DOCTYPE 或实体声明, 出于安全原因被拒绝", "不允许 DOCTYPE / ENTITY", filename, line)
+    try:
+        root = etree.fromstring(data, parser=_xml_parser())
     except etree.XMLSyntaxError as exc:
         problems = [Problem(f"XML 格式错误: {exc.msg}", line=exc.lineno)]
         raise ValidationFailed("文件不是格式正确的 XML", problems, file=filename) from None
+    if root.getroottree().docinfo.internalDTD is not None:  # a second line of defence; the search above refuses it
+        _refuse("文件包含 DOCTYPE 或实体声明, 出于安全原因被拒绝", "不允许 DOCTYPE / ENTITY", filename)
+    return root

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 
+from sqlalchemy import select
+
 from engine.errors import HandlerFailed
 from engine.handler_api import HandlerContext
+from engine.store import archive_chain
+from engine.store.archive_chain import canonical_json
 from engine.store.models import ArchiveRecord
-
-
-def canonical_json(document) -> str:
-    return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def archive(ctx: HandlerContext, title: str, kind: str, document, scope: str = "*") -> dict:
@@ -22,11 +22,15 @@ def archive(ctx: HandlerContext, title: str, kind: str, document, scope: str = "
         text = canonical_json(document)
     except (TypeError, ValueError) as exc:
         raise HandlerFailed(f"备案内容无法保存为 JSON: {exc}", retryable=False) from exc
+    if ctx.job_key is not None:  # a repeated run of the same service task: the record exists already
+        done = ctx.session.scalars(select(ArchiveRecord).where(ArchiveRecord.job_key == ctx.job_key)).first()
+        if done is not None:
+            return {f"{kind}_archive_id": done.id}
     record = ArchiveRecord(
         instance_id=ctx.instance_id, process_id=ctx.process_id, version=ctx.version, step=ctx.step, kind=kind,
         title=str(title), scope=str(scope or "*"), document=json.loads(text),
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), archived_by=ctx.actor, archived_at=ctx.now,
+        job_key=ctx.job_key,
     )
-    ctx.session.add(record)
-    ctx.session.flush()
+    archive_chain.append(ctx.session, record)  # linked to the previous record by hash, then inserted
     return {f"{kind}_archive_id": record.id}

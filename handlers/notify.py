@@ -1,15 +1,16 @@
-"""通知: a message to everyone holding a role in a scope (shown in their inbox)."""
+"""通知: a message to everyone holding a role in a scope (the bell in their header, and e-mail if configured)."""
 
 from __future__ import annotations
 
 from engine.errors import HandlerFailed
 from engine.handler_api import HandlerContext
-from engine.store.models import Notification
+from engine.store import notifications
 
 
 def notify(ctx: HandlerContext, role: str, message: str, scope: str = "*") -> dict:
     if not role or not message:
         raise HandlerFailed("通知需要 role 和 message", retryable=False)
-    ctx.session.add(Notification(role=str(role), scope=str(scope or "*"), message=str(message),
-                                 instance_id=ctx.instance_id, created_at=ctx.now))
+    # Under the job key: a retry of the same service task finds its notification instead of sending another.
+    notifications.add(ctx.session, str(role), str(scope or "*"), str(message), ctx.instance_id, ctx.now,
+                      job_key=ctx.job_key)
     return {}

@@ -1,26 +1,34 @@
-"""The JSON API under /api/: the same rules as the pages (login, role and scope, CSRF header), JSON errors.
+"""The JSON API under /api/: the same operations and rules as the pages, documented in web/openapi.json.
 
 A script logs in with `GET /api/csrf` → `POST /api/login` (header `X-CSRF-Token`), keeps the session
-cookie, and sends the token returned by login in `X-CSRF-Token` on every POST.
+cookie, and sends the token returned by login in `X-CSRF-Token` on every POST. Errors are
+`{"error": <status>, "message": "<Chinese text>", ...}`; a task or instance outside the caller's roles and
+scopes answers 404 exactly like one that does not exist, so ids reveal nothing.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, g, request
+from sqlalchemy.orm import Session
 
 from engine.engine import human_task_dict
 from engine.errors import ValidationFailed
 from engine.routing import can_act
+from engine.store import tasks
 from engine.store.models import HumanTask
 
 from . import csrf
 from .app import db, engine, tx
-from .auth import authenticate, end_session, login_required, start_session
+from .auth import end_session, login_required, start_session, try_login
 from .errors import error_response
+from .history import MAX_PER_PAGE, completed_page, page_number
+from .history import PER_PAGE as HISTORY_PER_PAGE
 from .i18n import t
-from .inbox import process_names, task_ref, task_summary, visible_task
+from .inbox import PER_PAGE, earlier_steps, process_names, task_ref, task_summary, visible_task
 from .instances import instance_summaries, visible_instance
 from .processes import deploy_checked, process_listing, start_checked
+from .start import KEY_MAX
+from .start import listing as startable_listing
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -38,6 +46,12 @@ def _me() -> dict:
             "grants": [{"role": r, "scope": s} for r, s in sorted(actor.grants)]}
 
 
+def _per_page(default: int = PER_PAGE) -> int:
+    value = request.args.get("per_page", "")
+    return min(int(value), MAX_PER_PAGE) if value.isdigit() and int(value) > 0 else default
+
+
+# -- session -----------------------------------------------------------------------------------------
 @bp.get("/csrf")
 def csrf_token():
     return {"csrf_token": csrf.token()}
@@ -46,10 +60,13 @@ def csrf_token():
 @bp.post("/login")
 def login():
     body = _body()
-    actor = authenticate(str(body.get("login", "")), str(body.get("password", "")))
-    if actor is None:
-        return error_response(401, t("auth.failed"))
-    start_session(actor)
+    result = try_login(str(body.get("login", "")).strip(), str(body.get("password", "")))
+    if result.actor is None:
+        extra = {"retry_after": result.retry_after} if result.retry_after else None
+        response, status = error_response(result.status, result.message or "", payload=extra)
+        response.headers.update(result.headers())
+        return response, status
+    start_session(result.actor)
     return {**_me(), "csrf_token": csrf.token()}
 
 
@@ -65,41 +82,74 @@ def me():
     return _me()
 
 
-def _task(row: HumanTask, names: dict | None = None) -> dict:
+# -- tasks -------------------------------------------------------------------------------------------
+def _task(row: HumanTask, names: dict | None = None, business_key: str | None = None) -> dict:
+    """A task as the inbox shows it: the engine's fields plus title, process, business key and due state."""
     session = db()
-    summary = task_summary(session, row, names or process_names(session), engine().clock.now())
+    summary = task_summary(session, row, names or process_names(session), engine().clock.now(), business_key)
     return {**human_task_dict(row), "title": summary["title"], "process_name": summary["process_name"],
-            "business_key": summary["business_key"], "overdue": summary["overdue"]}
+            "business_key": summary["business_key"] or None, "label": summary["label"],
+            "overdue": summary["overdue"], "due_soon": summary["due_soon"], "received_at": row.created_at.isoformat()}
+
+
+def _earlier(session: Session, row: HumanTask) -> list[dict]:
+    """What the task page shows under 前面步骤的结果, with the values as submitted (not as displayed)."""
+    out = []
+    for step in earlier_steps(session, row, tasks.for_instance(session, row.instance_id)):
+        done = tasks.get(session, step["task_id"])
+        out.append({"task_id": done.id, "title": step["title"], "scope": done.scope, "completed_by": done.completed_by,
+                    "completed_at": done.completed_at.isoformat() if done.completed_at else None,
+                    "values": {f["id"]: (done.submitted or {}).get(f["id"]) for f in step["fields"]}})
+    return out
+
+
+def inbox_query() -> tasks.InboxQuery:
+    """The inbox page's filters from the query string: process, step (element id), due, sort, page."""
+    args = request.args
+    due = args.get("due") or None
+    return tasks.InboxQuery(process_id=args.get("process") or None, element_id=args.get("step") or None,
+                            due=due if due in tasks.DUE_STATES else None,
+                            sort=args.get("sort") if args.get("sort") in tasks.SORTS else "due",
+                            page=page_number(args.get("page")), per_page=_per_page())
 
 
 @bp.get("/tasks")
 @login_required
 def task_list():
     session = db()
+    query = inbox_query()
+    found = tasks.inbox_page(session, g.actor, query, engine().clock.now())
     names = process_names(session)
-    return {"tasks": [_task(row, names) for row in engine().inbox(session, g.actor.login)]}
+    return {
+        "tasks": [_task(row, names, key or "") for row, key in found.rows],  # "": no lookup, there is none
+        "page": query.page, "per_page": query.per_page, "total": found.matching,
+        "pages": max(1, -(-found.matching // query.per_page)),
+        "counts": {"total": found.counts.total, "overdue": found.counts.overdue,
+                   "due_soon": found.counts.due_soon, "no_due": found.counts.no_due},
+        "steps": found.steps,
+    }
 
 
 @bp.get("/tasks/<int:task_id>")
 @login_required
 def task_detail(task_id: int):
-    row = visible_task(db(), task_id, g.actor)
+    session = db()
+    row = visible_task(session, task_id, g.actor)  # 404 outside my roles and scopes
     acting = can_act(g.actor, task_ref(row))
     return {**_task(row), "documentation": row.documentation, "fields": (row.form or {}).get("fields", []),
             "prefill": row.prefill, "draft": row.draft if acting else None, "submitted": row.submitted,
-            "can_act": acting}
+            "earlier": _earlier(session, row), "can_act": acting}
 
 
 def _act(task_id: int, action) -> dict:
-    """Check the task may be seen at all (403 with the reason), then act in one unit of work."""
+    """Check the task may be seen at all (404 otherwise), then act in one unit of work."""
     visible_task(db(), task_id, g.actor)
 
     def work(session):
-        row = action(session)
-        return human_task_dict(row) if row is not None else None
+        action(session)
+        return human_task_dict(tasks.get(session, task_id))
 
-    task = tx(work)
-    return {"task": task} if task is not None else {"task_id": task_id}
+    return {"task": tx(work)}
 
 
 @bp.post("/tasks/<int:task_id>/claim")
@@ -129,6 +179,14 @@ def draft(task_id: int):
     return _act(task_id, lambda s: engine().save_draft(s, task_id, g.actor.login, data))
 
 
+@bp.get("/history")
+@login_required
+def history():
+    return completed_page(db(), g.actor.login, page_number(request.args.get("page")),
+                          _per_page(HISTORY_PER_PAGE))
+
+
+# -- instances and starting ----------------------------------------------------------------------------
 @bp.get("/instances")
 @login_required
 def instance_list():
@@ -139,8 +197,14 @@ def instance_list():
 @login_required
 def instance_detail(instance_id: int):
     session = db()
-    visible_instance(session, instance_id, g.actor)
+    visible_instance(session, instance_id, g.actor)  # 404 when I may not see it
     return engine().show(session, instance_id)
+
+
+@bp.get("/start")
+@login_required
+def startable():
+    return {"processes": startable_listing(db(), g.actor)}
 
 
 @bp.post("/instances")
@@ -148,15 +212,18 @@ def instance_detail(instance_id: int):
 def start():
     """Body: {"process_id": "SM1_3", "data": {...}, "business_key": "2027-04", "version": null}."""
     body = _body()
-    data = body.get("data") or {}
-    version = body.get("version")
+    data = {} if body.get("data") is None else body["data"]
+    version, key = body.get("version"), body.get("business_key")
     if not isinstance(body.get("process_id"), str) or not isinstance(data, dict) or \
-            (version is not None and not isinstance(version, int)):
-        raise ValidationFailed("需要 process_id (文字), data (JSON 对象), version (整数或 null)", [])
-    instance_id = start_checked(body["process_id"], g.actor, data, version, body.get("business_key") or None)
+            (version is not None and not isinstance(version, int)) or \
+            (key is not None and (not isinstance(key, str) or len(key.strip()) > KEY_MAX)):
+        raise ValidationFailed(f"需要 process_id (文字), data (JSON 对象), version (整数或 null), "
+                               f"business_key (最多 {KEY_MAX} 字的文字或 null)", [])
+    instance_id = start_checked(body["process_id"], g.actor, data, version, (key or "").strip() or None)
     return {"instance_id": instance_id}, 201
 
 
+# -- processes (the process owner's side) -----------------------------------------------------------------
 @bp.get("/processes")
 @login_required
 def processes():

@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, current_app, g
+from flask import Flask, abort, current_app, g, request
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine import Engine, Sandbox
 from engine.clock import Clock
@@ -44,11 +46,17 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=6 * 1024 * 1024,  # the engine refuses BPMN files over 5 MiB with a clear message
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=False,  # SMFLOW_SESSION_COOKIE_SECURE=true behind HTTPS
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),  # a login ends after 8 idle hours (web/auth.py)
+        PROXY_FIX=0,  # SMFLOW_PROXY_FIX=1: trust one reverse proxy's X-Forwarded-For/-Proto (login rate limits)
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("SMFLOW")  # SMFLOW_SECRET_KEY, SMFLOW_DATABASE_URL, ...
     if test_config:
         app.config.from_mapping(test_config)
+    if app.config["PROXY_FIX"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXY_FIX"]),
+                                x_proto=int(app.config["PROXY_FIX"]))
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
@@ -60,20 +68,72 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.teardown_appcontext(_close_session)
     app.json.ensure_ascii = False  # Chinese messages readable in the API's JSON
 
+    @app.before_request
+    def _refuse_nul_characters():
+        # No database text column can hold U+0000 (PostgreSQL refuses it); a URL, query, form field or JSON
+        # string carrying one is refused here instead of failing deep inside a query.
+        values = [request.path, *request.args.values()]
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            values += request.form.values()
+        if request.is_json:
+            try:  # parsed (and cached for the view) here: a body nested 100 000 deep overflows the parser's stack
+                values += _json_strings(request.get_json(silent=True))
+            except RecursionError:
+                abort(400)
+        if "\x00" in "".join(values):
+            abort(400)
+
     @app.after_request
     def _security_headers(response):
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
 
-    from . import api, auth, csrf, errors, i18n, inbox, instances, modeler, processes
+    from . import (
+        api,
+        auth,
+        csrf,
+        errors,
+        history,
+        i18n,
+        inbox,
+        instances,
+        modeler,
+        openapi,
+        process_versions,
+        processes,
+        start,
+    )
 
     csrf.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
-    for blueprint in (auth.bp, i18n.bp, inbox.bp, instances.bp, processes.bp, modeler.bp, api.bp):
+    for blueprint in (auth.bp, i18n.bp, inbox.bp, instances.bp, processes.bp, modeler.bp, api.bp,
+                      start.bp, history.bp, openapi.bp, process_versions.bp):
         app.register_blueprint(blueprint)
+    from . import attachments  # task form uploads and their downloads (issue 4)
+
+    app.register_blueprint(attachments.bp)
+    from . import incidents, notifications  # the bell and the administrators' incidents (issue 6)
+
+    app.register_blueprint(notifications.bp)
+    app.register_blueprint(incidents.bp)
     return app
+
+
+def _json_strings(value) -> list[str]:
+    """Every string (keys too) in a parsed JSON body."""
+    found, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
 
 
 def _instance_secret(folder: Path) -> str:

@@ -137,6 +137,8 @@ def deploy(c: Context, files, login):
     rows = [[r.process_id, r.version, {"deployed": "已部署", "unchanged": "未变化"}[r.status],
              r.name or "", "" if r.executable else "仅供查看 (不可执行)"] for r in results]
     click.echo(table(["流程", "版本", "结果", "名称", "备注"], rows))
+    for w in {w.to_dict()["message"]: w for r in results for w in r.warnings}.values():  # once per file
+        click.echo(f"提醒: {w.message}" + (f" ({w.element_id})" if w.element_id else ""), err=True)
 
 
 @main.command()
@@ -304,4 +306,4 @@ def instances_cmd(c: Context, process_id):
                           for r in rows]))
 
 
-from . import cli_more  # noqa: E402,F401  (registers lint, demo, worker, serve)
+from . import cli_data, cli_more  # noqa: E402,F401  (register backup, restore, archive verify; lint, demo, worker, serve)

@@ -1,18 +1,17 @@
-"""`smflow lint`, `smflow demo load`, `smflow worker` and `smflow serve`."""
+"""`smflow lint`, `smflow demo load`, `smflow worker` and `smflow serve` (gunicorn, see web/serving.py)."""
 
 from __future__ import annotations
 
+import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
 import click
 
-from engine import SmflowError
 from engine.fidelity import lint_bpmn, load_step_table
 
-from .cli import Context, _json_flag, main, pass_ctx
+from .cli import Context, _json_flag, main, pass_ctx, users
 from .cli_output import emit, table
 from .demo import demo_data, deploy_manual, load_organisation
 
@@ -61,67 +60,108 @@ def demo_load(c: Context):
 
 
 @main.command()
-@click.option("--once", is_flag=True, help="只运行一轮")
-@click.option("--interval", default=30.0, show_default=True, help="每轮间隔秒数")
+@click.option("--once", is_flag=True, help="做完此刻到期的一切后退出")
+@click.option("--interval", default=10.0, show_default=True, help="每轮间隔秒数")
+@click.option("--now", "now_text", help="测试时钟: 以此 ISO-8601 时刻为当前时间 (无时区即北京时间)")
+@click.option("--lease", default=300.0, show_default=True, envvar="SMFLOW_WORKER_LEASE",
+              help="租约秒数: 崩溃的后台进程所领取的任务在此之后由其他进程接手")
+@click.option("--batch", default=10, show_default=True, help="每次领取的任务数")
+@click.option("--handlers", "handler_modules", multiple=True, envvar="SMFLOW_HANDLERS",
+              help="额外的处理程序模块 (文件路径或模块名, 定义 register(registry))")
+@click.option("--smtp-host", envvar="SMFLOW_SMTP_HOST", help="邮件服务器 (不设则不发邮件)")
+@click.option("--smtp-port", type=int, envvar="SMFLOW_SMTP_PORT", help="邮件服务器端口 (默认 25)")
+@click.option("--smtp-from", envvar="SMFLOW_SMTP_FROM", help="发件人地址")
 @pass_ctx
-def worker(c: Context, once, interval):
-    """后台任务: 按日历启动流程、触发到期的定时器、重试失败的服务任务"""
-    while True:
-        report = _worker_round(c)
-        click.echo(f"{time.strftime('%Y-%m-%d %H:%M:%S')} 启动 {report['started']} 个定时流程, "
-                   f"触发 {report['fired']} 个实例的定时器, 重试 {report['retried']} 个服务任务"
-                   f" (成功 {report['retried_ok']}), 出错 {report['errors']} 次")
-        if once:
-            return
-        time.sleep(interval)
+def worker(c: Context, once, interval, now_text, lease, batch, handler_modules, smtp_host, smtp_port, smtp_from):
+    """后台任务: 按日历启动流程、触发到期的定时器、执行服务任务 (租约、重试、事故)、发送通知邮件"""
+    from engine.worker import describe
+
+    runner = _make_worker(c, now_text, lease, batch, handler_modules, smtp_host, smtp_port, smtp_from)
+    if once:
+        report = runner.run_once()
+        if c.as_json:
+            emit(report.to_dict(), True)
+        else:
+            click.echo(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {describe(report)}")
+        return
+    click.echo(f"smflow worker {runner.owner} 已启动 (每 {interval:g} 秒一轮, Ctrl+C 退出)")
+    # SIGTERM or Ctrl+C: finish the job at hand, hand the other claimed ones back, then exit.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: runner.stop())
+    runner.run_forever(interval)
 
 
-def _worker_round(c: Context) -> dict:
-    """One round; an error in one unit of work is reported and the round goes on with the rest."""
-    report = {"started": 0, "fired": 0, "retried": 0, "retried_ok": 0, "errors": 0}
+def _make_worker(c: Context, now_text, lease, batch, handler_modules, smtp_host, smtp_port, smtp_from):
+    from datetime import timedelta
 
-    def attempt(work):
+    from engine import Engine, Sandbox
+    from engine.mailer import Mailer, SmtpSettings
+    from engine.timers import parse_when
+    from engine.worker import ShiftedClock, Worker
+    from handlers import default_registry
+
+    registry = default_registry()
+    for module in handler_modules:
+        _load_handlers(module, registry)
+    clock = None
+    if now_text:
         try:
-            return c.tx(work)
-        except SmflowError as exc:
-            report["errors"] += 1
-            click.echo(f"错误: {exc.message}", err=True)
-        except Exception as exc:  # noqa: BLE001 - one broken unit of work must not stop the worker
-            report["errors"] += 1
-            click.echo(f"错误 (程序缺陷, 请报告): {type(exc).__name__}: {exc}", err=True)
-        return None
+            clock = ShiftedClock(parse_when(now_text))
+        except (ValueError, TypeError) as exc:
+            raise click.BadParameter(f"'{now_text}' 不是 ISO-8601 时刻", param_hint="--now") from exc
+    c._engine = Engine(registry, Sandbox(), clock)
+    settings = SmtpSettings.from_env(smtp_host, smtp_port, smtp_from)
+    return Worker(c.engine, c.sessions, lease=timedelta(seconds=lease), batch=batch,
+                  mailer=Mailer(settings) if settings else None, log=lambda m: click.echo(m, err=True))
 
-    for process_id in attempt(lambda s: c.engine.scheduled_processes(s)) or []:
-        report["started"] += len(attempt(lambda s, p=process_id: c.engine.start_scheduled(s, p)) or [])
-    for instance_id in attempt(lambda s: c.engine.due_timer_instances(s)) or []:
-        report["fired"] += bool(attempt(lambda s, i=instance_id: c.engine.fire_timers(s, i)))
-    for job_id in attempt(lambda s: c.engine.due_jobs(s)) or []:
-        report["retried"] += 1
-        report["retried_ok"] += bool(attempt(lambda s, j=job_id: c.engine.retry_job(s, j)))
-    return report
+
+def _load_handlers(name: str, registry) -> None:
+    """A module (a dotted name or a .py file) whose `register(registry)` adds handlers by topic."""
+    import importlib
+    import importlib.util
+
+    for part in (p for p in name.replace(",", " ").split() if p):
+        try:
+            if part.endswith(".py"):
+                spec = importlib.util.spec_from_file_location(Path(part).stem, part)
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+            else:
+                module = importlib.import_module(part)
+            module.register(registry)
+        except (ImportError, OSError, AttributeError) as exc:
+            raise click.BadParameter(f"无法载入处理程序模块 '{part}': {exc}", param_hint="--handlers") from exc
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
+@click.option("--workers", "web_workers", type=int,
+              help="网页进程数 (gunicorn; 默认 PostgreSQL 为 2, SQLite 为 1)")
 @click.option("--worker/--no-worker", default=True, show_default=True,
-              help="在同一进程中运行后台任务 (单机 SQLite 的默认做法; 多进程部署请单独运行 smflow worker)")
-@click.option("--interval", default=30.0, show_default=True, help="后台任务每轮间隔秒数")
+              help="同时启动一个后台任务进程 (单机的默认做法; 多进程部署请单独运行 smflow worker)")
+@click.option("--interval", default=10.0, show_default=True, help="后台任务每轮间隔秒数")
+@click.option("--dev", is_flag=True, help="用 werkzeug 开发服务器 (单进程, 调试用)")
 @pass_ctx
-def serve(c: Context, host, port, worker, interval):
-    """启动网页 (任务收件箱、流程图、管理)"""
-    from .app import create_app
+def serve(c: Context, host, port, web_workers, worker, interval, dev):
+    """启动网页 (gunicorn 多进程; 任务收件箱、流程图、管理), 默认同时启动后台任务"""
+    from .serving import serve_app
 
-    app = create_app({"DATABASE_URL": c.db_url} if c.db_url else None)
-    if worker:
-        threading.Thread(target=_worker_loop, args=(c, interval), name="smflow-worker", daemon=True).start()
-    click.echo(f"smflow 网页: http://{host}:{port}/  (Ctrl+C 退出)" + (" · 后台任务已启动" if worker else ""))
-    app.run(host=host, port=port, threaded=True)
+    c.sessions  # noqa: B018 - create or check the schema once, before several processes start
+    url = c.db_url
+    sqlite = c.sessions.kw["bind"].dialect.name == "sqlite"
+    serve_app(url, host, port, web_workers or (1 if sqlite else 2), worker, interval, dev, click.echo)
 
 
-def _worker_loop(c: Context, interval: float) -> None:
-    while True:
-        report = _worker_round(c)
-        if any(report.values()):
-            click.echo(f"后台任务: {report}")
-        time.sleep(interval)
+@users.command("email")
+@click.argument("login")
+@click.argument("address", required=False)
+@pass_ctx
+def users_email(c: Context, login, address):
+    """设置用户的邮件地址 (通知在配置了邮件服务器时也发邮件); 不给地址则清除"""
+    from engine.store import org
+
+    def work(s):
+        org.get_user(s, login).email = address or None
+    c.tx(work)
+    click.echo(f"{login} 的邮件地址: {address}" if address else f"已清除 {login} 的邮件地址")

@@ -26,7 +26,10 @@ def manual_file(name: str) -> bytes:
 
 
 def load_organisation(session: Session, data: dict, now, progress: Callable[[str], None] = lambda _m: None) -> None:
-    """Regions, offices, channels, product lines, roles, users with grants, and customers (idempotent)."""
+    """Regions, offices, channels, product lines, roles, users with grants, and customers (idempotent).
+
+    Users sharing a password share its hash (and salt): fine for the demo's printed password, and it makes
+    loading take a second instead of twelve; real accounts get their own hash (`smflow users add`)."""
     units = []
     for position, region in enumerate(data["regions"]):
         units.append(("region", region["name"], region["name"], None, position))
@@ -45,9 +48,14 @@ def load_organisation(session: Session, data: dict, now, progress: Callable[[str
             session.add(Role(name=role["name"], code=role.get("code"), aliases=role.get("aliases") or []))
     session.flush()
     total = len(data["users"])
+    hashes: dict[str, str] = {}  # every demo user has the printed password: hash it once, not 60 times (12 s)
     for n, user in enumerate(data["users"], start=1):
         if session.get(User, user["login"]) is None:
-            org.add_user(session, user["login"], user["name"], generate_password_hash(user["password"]))
+            if user["password"] not in hashes:
+                hashes[user["password"]] = generate_password_hash(user["password"])
+            added = org.add_user(session, user["login"], user["name"], hashes[user["password"]])
+            # Reserved for examples (RFC 2606): mail set up with SMTP reaches no real person.
+            added.email = user.get("email") or f"{user['login']}@demo.example.com"
         for g in user["grants"]:
             org.grant(session, user["login"], g["role"], g.get("scope", "*"))
         if n % 10 == 0 or n == total:

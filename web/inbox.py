@@ -1,38 +1,35 @@
-"""我的待办: the inbox, the task page with its form, and claim / put back / save draft / submit."""
+"""我的待办: the inbox (filters, counts, pages), the task page with its form, and claim / put back / draft / submit.
+
+The form's view models live in web/task_form.py, uploads and downloads in web/attachments.py.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from math import ceil
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
-from werkzeug.datastructures import MultiDict
 
-from engine.errors import NotPermitted, Problem, ValidationFailed
-from engine.routing import (
-    ACTIVE_STATES,
-    CLAIMED,
-    COMPLETED,
-    OPEN,
-    Actor,
-    TaskRef,
-    can_act,
-    can_unclaim,
-    holds,
-    why_not,
-)
+from engine.errors import NotFound, NotPermitted, Problem, StaleAction, ValidationFailed
+from engine.forms import validate_submission
+from engine.routing import ACTIVE_STATES, ANY, CLAIMED, COMPLETED, OPEN, Actor, TaskRef, can_act, can_unclaim, holds
 from engine.store import definitions, notifications, tasks
 from engine.store.models import HumanTask, ProcessDefinition, ProcessInstance, User
 
 from .app import db, engine, tx
-from .auth import login_required
+from .attachments import resolve_files
+from .auth import login_required, safe_next
 from .i18n import localtime, scope_label, t
+from .task_form import errors_by_field, field_views, parse_submission
+
+__all__ = ["field_views", "parse_submission", "process_names", "step_title", "task_ref", "task_summary",
+           "user_name", "visible_task"]
 
 bp = Blueprint("inbox", __name__)
 
-INPUT_KINDS = {"string": "text", "text": "textarea", "long": "number", "double": "number",
-               "boolean": "checkbox", "date": "date", "enum": "select", "table": "table"}
-NEW_ROW = "__ROW__"  # placeholder index in the template row that the add-row button copies
+PER_PAGE = 20
 
 
 # -- who may see what -----------------------------------------------------------------------------
@@ -41,12 +38,13 @@ def task_ref(row: HumanTask) -> TaskRef:
 
 
 def visible_task(session: Session, task_id: int, actor: Actor) -> HumanTask:
-    """The task, when the actor holds its role in its scope, did or holds it, or is an administrator."""
+    """The task, when the actor holds its role in its scope, did or holds it, or is an administrator.
+
+    Anyone else is told it does not exist, exactly as for an unknown id, so ids reveal nothing."""
     row = tasks.get(session, task_id)
     if actor.is_admin or actor.login in (row.assignee, row.completed_by) or holds(actor, row.role, row.scope):
         return row
-    reason = why_not(actor, TaskRef(row.role, row.scope, OPEN)) or t("error.403.detail")
-    raise NotPermitted(reason, task_id=row.id)
+    raise NotFound(f"没有编号为 {task_id} 的任务", task_id=task_id)
 
 
 # -- display helpers ------------------------------------------------------------------------------
@@ -68,16 +66,33 @@ def step_title(row: HumanTask) -> str:
     return f"{row.step} {row.name}"
 
 
-def task_summary(session: Session, row: HumanTask, names: dict[str, str], now: datetime) -> dict:
-    instance = session.get(ProcessInstance, row.instance_id)
+def business_label(business_key: str | None, scope: str | None) -> str:
+    """'2027-04 月度销售计划 · 华北': the instance's key and the part of the organisation the task is for."""
+    return " · ".join(p for p in (business_key, scope_label(scope)) if p)
+
+
+def due_state(row: HumanTask, now: datetime) -> str | None:
+    if row.due_at is None or row.state not in ACTIVE_STATES:
+        return None
+    if row.due_at < now:
+        return "overdue"
+    return "soon" if row.due_at < now + tasks.DUE_SOON else None
+
+
+def task_summary(session: Session, row: HumanTask, names: dict[str, str], now: datetime,
+                 business_key: str | None = None) -> dict:
+    if business_key is None:
+        instance = session.get(ProcessInstance, row.instance_id)
+        business_key = instance.business_key if instance else None
+    due = due_state(row, now)
     return {
-        "id": row.id, "instance_id": row.instance_id,
-        "business_key": instance.business_key if instance else None,
+        "id": row.id, "instance_id": row.instance_id, "business_key": business_key,
+        "label": business_label(business_key, row.scope),
         "process_name": names.get(row.process_id, row.process_id), "title": step_title(row), "role": row.role,
-        "scope": scope_label(row.scope), "due": localtime(row.due_at),
-        "overdue": bool(row.due_at and row.due_at < now and row.state in ACTIVE_STATES),
+        "scope": scope_label(row.scope), "due": localtime(row.due_at), "received": localtime(row.created_at),
+        "overdue": due == "overdue", "due_soon": due == "soon",
         "state": row.state, "state_label": t(f"state.{row.state}"),
-        "claimed_by": user_name(session, row.assignee),
+        "claimed_by": user_name(session, row.assignee), "mine": row.assignee == g.actor.login,
     }
 
 
@@ -86,194 +101,123 @@ def notifications_for(session: Session, actor: Actor, limit: int = 10) -> list[d
             for n in notifications.for_actor(session, actor, limit)]
 
 
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return t("yes") if value else t("no")
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+def menu_counts() -> tasks.InboxCounts | None:
+    """My inbox's figures for the menu, counted once per request and only when a page shows them."""
+    if getattr(g, "actor", None) is None:
+        return None
+    if "inbox_counts" not in g:
+        try:
+            g.inbox_counts = tasks.inbox_counts(db(), g.actor, engine().clock.now())
+        except SQLAlchemyError:  # an error page about the database still renders
+            g.inbox_counts = None
+    return g.inbox_counts
 
 
-def _is_number(value) -> bool:
-    if value is None or isinstance(value, (int, float)):
-        return not isinstance(value, bool)
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
+@bp.app_context_processor
+def _menu():
+    return {"inbox_counts": menu_counts}
 
 
-def _attrs(spec: dict) -> dict:
-    attrs = {}
-    if spec["type"] in ("long", "double"):
-        attrs["step"] = "1" if spec["type"] == "long" else "any"
-        attrs.update({k: _text(spec[k]) for k in ("min", "max") if k in spec})
-    if spec["type"] in ("string", "text"):
-        attrs.update({k: spec[k] for k in ("minlength", "maxlength") if k in spec})
-    if spec.get("required"):
-        attrs["aria-required"] = "true"
-    return attrs
+# -- the inbox ------------------------------------------------------------------------------------
+def _query(args) -> tasks.InboxQuery:
+    page = args.get("page", "1")
+    return tasks.InboxQuery(
+        process_id=args.get("process") or None, element_id=args.get("step") or None,
+        due=args.get("due") if args.get("due") in tasks.DUE_STATES else None,
+        sort=args.get("sort") if args.get("sort") in tasks.SORTS else "due",
+        page=int(page) if page.isdigit() and int(page) > 0 else 1, per_page=PER_PAGE)
 
 
-def _input(spec: dict, name: str, value, errors: list[str]) -> dict:
-    options = [{"id": o["id"], "name": o["name"], "selected": o["id"] == value}
-               for o in spec.get("options", [])]
-    shown = next((o["name"] for o in options if o["selected"]), None) or _text(value)
-    kind = INPUT_KINDS[spec["type"]]
-    if kind == "number" and not _is_number(value):
-        kind = "text"  # show what was typed (e.g. "12,5") instead of a number box the browser would blank
-    return {"name": name, "kind": kind, "label": spec["label"],
-            "value": "" if isinstance(value, bool) else _text(value), "checked": value is True,
-            "options": options, "text": shown, "attrs": _attrs(spec), "errors": errors,
-            "required": bool(spec.get("required"))}
+def _filter_choices(steps: list[dict], names: dict[str, str], query: tasks.InboxQuery) -> dict:
+    processes: dict[str, dict] = {}
+    for s in steps:
+        entry = processes.setdefault(s["process_id"], {"id": s["process_id"], "count": 0, "steps": [],
+                                                       "name": names.get(s["process_id"], s["process_id"])})
+        entry["count"] += s["count"]
+        title = s["name"] if not s["step"] or s["name"].startswith(s["step"]) else f"{s['step']} {s['name']}"
+        entry["steps"].append({"id": s["element_id"], "title": title, "count": s["count"]})
+    shown = [p for p in processes.values() if not query.process_id or p["id"] == query.process_id]
+    return {"processes": list(processes.values()), "step_groups": shown}
 
 
-def fixed_columns(spec: dict) -> list[str]:
-    """The ids of a table's fixed columns (`#`): their values and the rows themselves come from the process."""
-    return [c["id"] for c in spec.get("columns", []) if c.get("fixed")] if spec["type"] == "table" else []
-
-
-def _given_rows(spec: dict, rows: list, given) -> list[dict]:
-    """A fixed table as the process gave it: its rows, in order, with the fixed cells' given values."""
-    given = given if isinstance(given, list) else []
-    fixed = fixed_columns(spec)
-    return [{**(rows[n] if n < len(rows) and isinstance(rows[n], dict) else {}),
-             **{c: (g or {}).get(c) for c in fixed}} for n, g in enumerate(given)]
-
-
-def field_views(form: dict | None, values: dict, errors: dict[str, list[str]],
-                readonly: bool = False, given: dict | None = None) -> list[dict]:
-    """What the template needs to draw each field: input kind, value as typed, its error messages.
-
-    `given` holds the rows the process gave (the task's prefill): an editable table with fixed columns
-    always shows exactly those rows, its fixed cells as text.
-    """
-    views = []
-    for spec in (form or {}).get("fields", []):
-        fid, value = spec["id"], values.get(spec["id"])
-        view = _input(spec, f"f.{fid}", None if spec["type"] == "table" else value, errors.get(fid, []))
-        view.update(id=fid, readonly=readonly or bool(spec.get("readonly")))
-        if spec["type"] == "table":
-            fixed = fixed_columns(spec)
-            rows = value if isinstance(value, list) else []
-            if fixed and not view["readonly"] and given is not None:
-                rows = _given_rows(spec, rows, given.get(fid))
-            if not rows and not view["readonly"] and not fixed:
-                rows = [{}]
-            view["columns"] = spec.get("columns", [])
-            view["fixed"] = bool(fixed)
-            view["rows"] = [[dict(_input(col, f"f.{fid}.{n}.{col['id']}", (row or {}).get(col["id"]),
-                                         errors.get(f"{fid}[{n}].{col['id']}", [])), fixed=col["id"] in fixed)
-                             for col in view["columns"]]
-                            for n, row in enumerate(rows)]
-            view["template_row"] = [_input(col, f"f.{fid}.{NEW_ROW}.{col['id']}", None, [])
-                                    for col in view["columns"]]
-            view["next_row"] = len(rows)
-        views.append(view)
-    return views
-
-
-def errors_by_field(form: dict | None, problems: list[Problem]) -> tuple[dict[str, list[str]], list[str]]:
-    """Problems keyed by field path (`amount`, `lines[0].cost`); those that fit no field go on top."""
-    known = {f["id"] for f in (form or {}).get("fields", [])}
-    by_field: dict[str, list[str]] = {}
-    general = []
-    for p in problems:
-        if p.field and p.field.split("[")[0] in known:
-            by_field.setdefault(p.field, []).append(p.message)
-        else:
-            general.append(p.message)
-    return by_field, general
-
-
-# -- reading a posted form ------------------------------------------------------------------------
-def _table_rows(spec: dict, posted: MultiDict, given) -> list[dict]:
-    """A posted table's rows, by their index in the page. A row left blank is not a row, except in a
-    table with fixed columns: there every row was given, so it stays, with the fixed cells' given values
-    (whatever was posted for them); a posted row beyond the given ones stays too, for the engine to refuse."""
-    prefix = f"f.{spec['id']}."
-    indexes = sorted({int(k[len(prefix):].split(".", 1)[0]) for k in posted
-                      if k.startswith(prefix) and k[len(prefix):].split(".", 1)[0].isdigit()})
-    fixed = fixed_columns(spec)
-    given = given if isinstance(given, list) else []
-    rows = []
-    for n in indexes:
-        row = {}
-        for col in spec.get("columns", []):
-            name = f"{prefix}{n}.{col['id']}"
-            if col["id"] in fixed:
-                continue
-            if col["type"] == "boolean":
-                row[col["id"]] = name in posted
-            else:
-                row[col["id"]] = posted.get(name, "").strip() or None
-        if fixed:
-            position = len(rows)
-            rows.append({**row, **{c: (given[position] or {}).get(c) if position < len(given) else None
-                                   for c in fixed}})
-        elif any(v not in (None, False) for v in row.values()):
-            rows.append(row)
-    return rows
-
-
-def parse_submission(form: dict | None, posted: MultiDict, given: dict | None = None) -> dict:
-    """The posted HTML form as the engine's submission: values as typed, blank inputs left out.
-
-    `given` is the task's prefill, which a table with fixed columns takes those columns from."""
-    data: dict = {}
-    for spec in (form or {}).get("fields", []):
-        if spec.get("readonly"):
-            continue
-        name = f"f.{spec['id']}"
-        if spec["type"] == "table":
-            data[spec["id"]] = _table_rows(spec, posted, (given or {}).get(spec["id"]))
-        elif spec["type"] == "boolean":
-            data[spec["id"]] = name in posted
-        elif posted.get(name, "").strip():
-            data[spec["id"]] = posted[name].strip()
-    return data
-
-
-# -- pages ----------------------------------------------------------------------------------------
 @bp.get("/")
 @login_required
 def index():
-    session = db()
-    names, now = process_names(session), engine().clock.now()
-    rows = engine().inbox(session, g.actor.login)
-    return render_template("inbox/index.html", tasks=[task_summary(session, r, names, now) for r in rows],
-                           notifications=notifications_for(session, g.actor))
+    session, now = db(), engine().clock.now()
+    names, query = process_names(session), _query(request.args)
+    page = tasks.inbox_page(session, g.actor, query, now)
+    g.inbox_counts = page.counts
+    pages = max(1, ceil(page.matching / query.per_page))
+    filters = {k: v for k, v in (("process", query.process_id), ("step", query.element_id), ("due", query.due),
+                                 ("sort", query.sort if query.sort != "due" else None)) if v}
+    return render_template(
+        "inbox/index.html", tasks=[task_summary(session, r, names, now, key or "") for r, key in page.rows],
+        counts=page.counts, matching=page.matching, query=query, pages=pages, filters=filters,
+        filtered=bool({"process", "step", "due"} & set(filters)),
+        choices=_filter_choices(page.steps, names, query), notifications=notifications_for(session, g.actor),
+        here=request.full_path.rstrip("?"),
+        prev_url=url_for("inbox.index", **filters, **({"page": query.page - 1} if query.page > 2 else {})),
+        next_url=url_for("inbox.index", **filters, page=query.page + 1))
 
 
+# -- the task page --------------------------------------------------------------------------------
 def _initial_values(row: HumanTask) -> dict:
     defaults = {f["id"]: f["default"] for f in (row.form or {}).get("fields", []) if "default" in f}
     return {**defaults, **(row.prefill or {}), **(row.draft or {})}
 
 
+def _related(a: str, b: str) -> bool:
+    """Scopes on one line of the organisation: the same, one inside the other, or company-wide."""
+    return ANY in (a, b) or a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def earlier_steps(session: Session, row: HumanTask, rows: list[HumanTask]) -> list[dict]:
+    """What earlier steps of this instance produced for this task's part of the organisation, newest first.
+
+    The latest completion of each step counts (a loop's earlier rounds are superseded); the fields this
+    task's own form shows are left out (they are on the form already)."""
+    own = {f["id"] for f in (row.form or {}).get("fields", [])}
+    latest: dict[str, HumanTask] = {}
+    for r in sorted((r for r in rows if r.state == COMPLETED and r.id != row.id and r.completed_at),
+                    key=lambda r: (r.completed_at, r.id)):
+        if _related(r.scope, row.scope):
+            latest[f"{r.element_id}@{r.scope}"] = r
+    out = []
+    for r in sorted(latest.values(), key=lambda r: (r.completed_at, r.id), reverse=True):
+        form = {"fields": [f for f in (r.form or {}).get("fields", []) if f["id"] not in own
+                           and (r.submitted or {}).get(f["id"]) not in (None, "", [])]}
+        if form["fields"]:
+            out.append({"title": step_title(r), "scope": scope_label(r.scope), "task_id": r.id,
+                        "who": user_name(session, r.completed_by), "when": localtime(r.completed_at),
+                        "fields": field_views(form, r.submitted or {}, {}, readonly=True)})
+    return out
+
+
 def render_task(row: HumanTask, values: dict | None = None, problems: list[Problem] | None = None,
-                status: int = 200):
+                status: int = 200, unsent: dict | None = None, notice: str | None = None):
     session, actor = db(), g.actor
     ref = task_ref(row)
     acting = can_act(actor, ref)
     instance = session.get(ProcessInstance, row.instance_id)
     definition = session.get(ProcessDefinition, instance.definition_id)
     errors, general = errors_by_field(row.form, problems or [])
-    notice = None
-    if row.state == COMPLETED:
-        notice = t("task.completed_by", who=user_name(session, row.completed_by),
-                   when=localtime(row.completed_at))
-    elif row.state == CLAIMED and row.assignee != actor.login:
+    if notice is None and row.state == COMPLETED:
+        notice = t("task.completed_by", who=user_name(session, row.completed_by), when=localtime(row.completed_at))
+    elif notice is None and row.state == CLAIMED and row.assignee != actor.login:
         notice = t("task.claimed_by_other", who=user_name(session, row.assignee))
-    elif row.state not in ACTIVE_STATES:
+    elif notice is None and row.state not in ACTIVE_STATES:
         notice = t("task.cancelled")
+    siblings = tasks.for_instance(session, row.instance_id)
+    # The same step for the same part of the organisation done before: this round is a rework.
+    rounds = sum(1 for r in siblings if r.state == COMPLETED and r.id != row.id and r.element_id == row.element_id
+                 and r.scope == row.scope and r.completed_at and r.created_at <= row.created_at)
     context = {
+        "returned": rounds + 1 if rounds and row.state in ACTIVE_STATES else None,
         "task": task_summary(session, row, {row.process_id: definition.name or row.process_id},
-                             engine().clock.now()),
+                             engine().clock.now(), instance.business_key or ""),
         "version": instance.version,
         "documentation": [p for p in (row.documentation or "").splitlines() if p.strip()],
+        "earlier": earlier_steps(session, row, siblings),
         "notice": notice, "can_claim": acting and row.state == OPEN, "can_unclaim": can_unclaim(actor, ref),
         "fields": field_views(row.form, values if values is not None else _initial_values(row), errors,
                               given=row.prefill or {})
@@ -281,6 +225,7 @@ def render_task(row: HumanTask, values: dict | None = None, problems: list[Probl
         "draft_shown": values is None and bool(row.draft) and acting,
         "submitted": field_views(row.form, row.submitted or {}, {}, readonly=True)
         if row.state == COMPLETED else None,
+        "unsent": field_views(row.form, unsent, {}, readonly=True) if unsent else None,
         "problem_count": len(problems or []), "general_errors": general,
     }
     return render_template("inbox/task.html", **context), status
@@ -298,7 +243,7 @@ def claim(task_id: int):
     row = visible_task(db(), task_id, g.actor)
     tx(lambda s: engine().claim(s, task_id, g.actor.login))
     flash(t("task.claimed_flash", name=step_title(row)), "success")
-    return redirect(url_for("inbox.task", task_id=task_id))
+    return redirect(safe_next(request.form.get("next"), url_for("inbox.task", task_id=task_id)))
 
 
 @bp.post("/tasks/<int:task_id>/unclaim")
@@ -307,27 +252,60 @@ def unclaim(task_id: int):
     row = visible_task(db(), task_id, g.actor)
     tx(lambda s: engine().unclaim(s, task_id, g.actor.login))
     flash(t("task.unclaimed_flash", name=step_title(row)), "success")
-    return redirect(url_for("inbox.index"))
+    return redirect(safe_next(request.form.get("next"), url_for("inbox.index")))
+
+
+def _overtaken(row: HumanTask, data: dict, exc: StaleAction | NotPermitted):
+    """Someone else completed (or took) the task first: say who and when, and keep every value typed here."""
+    db().refresh(row)
+    return render_task(row, unsent=data, notice=exc.message, status=409)
+
+
+def _posted(row: HumanTask) -> tuple[dict, list[Problem]]:
+    data = parse_submission(row.form, request.form, row.prefill)
+    return data, resolve_files(db(), row, data, request.files, g.actor.login)
 
 
 @bp.post("/tasks/<int:task_id>/draft")
 @login_required
 def draft(task_id: int):
     row = visible_task(db(), task_id, g.actor)
-    data = parse_submission(row.form, request.form, row.prefill)
-    tx(lambda s: engine().save_draft(s, task_id, g.actor.login, data))
+    data, upload_problems = _posted(row)
+    try:
+        tx(lambda s: engine().save_draft(s, task_id, g.actor.login, data))
+    except (StaleAction, NotPermitted) as exc:
+        return _overtaken(row, data, exc)
+    if upload_problems:
+        return render_task(row, values=data, problems=upload_problems, status=422)
     flash(t("task.draft_flash"), "success")
     return redirect(url_for("inbox.task", task_id=task_id))
+
+
+def _other_problems(row: HumanTask, data: dict, skip: set[str]) -> list[Problem]:
+    """The form's other problems, for a page that shows refused uploads: every message at once."""
+    context = {**(row.prefill or {}), **data}
+    try:
+        validate_submission(row.form, {k: v for k, v in data.items() if k not in skip}, context,
+                            engine().sandbox, row.prefill)
+    except ValidationFailed as exc:
+        return [p for p in exc.problems if (p.field or "").split("[")[0] not in skip]
+    return []
 
 
 @bp.post("/tasks/<int:task_id>/complete")
 @login_required
 def complete(task_id: int):
     row = visible_task(db(), task_id, g.actor)
-    data = parse_submission(row.form, request.form, row.prefill)
+    data, upload_problems = _posted(row)
+    if upload_problems:
+        skip = {p.field for p in upload_problems}
+        return render_task(row, values=data, problems=upload_problems + _other_problems(row, data, skip),
+                           status=422)
     try:
         tx(lambda s: engine().complete(s, task_id, g.actor.login, data))
     except ValidationFailed as exc:
         return render_task(row, values=data, problems=exc.problems or [Problem(exc.message)], status=422)
+    except (StaleAction, NotPermitted) as exc:
+        return _overtaken(row, data, exc)
     flash(t("task.done_flash", name=step_title(row)), "success")
     return redirect(url_for("inbox.index"))

@@ -8,15 +8,16 @@ from datetime import datetime
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
 
-from engine.errors import NotPermitted
+from engine.errors import NotFound
 from engine.routing import ACTIVE_STATES, COMPLETED, Actor, holds
-from engine.store import definitions, instances, tasks
+from engine.store import archive_records, audit, definitions, instances, tasks
 from engine.store.models import HumanTask, ProcessDefinition, ProcessInstance
 
 from .app import db, engine, tx
 from .auth import login_required
 from .i18n import localtime, scope_label, t
 from .inbox import step_title, user_name
+from .task_form import field_views, text_of
 
 bp = Blueprint("instances", __name__, url_prefix="/instances")
 
@@ -36,7 +37,8 @@ def visible_instance(session: Session, instance_id: int, actor: Actor):
     definition = session.get(ProcessDefinition, instance.definition_id)
     rows = tasks.for_instance(session, instance_id)
     if not can_view_instance(actor, instance, rows, definition.owner):
-        raise NotPermitted(t("instance.forbidden"), instance_id=instance_id)
+        # The same answer as for an unknown id: another scope's instance ids reveal nothing.
+        raise NotFound(f"没有编号为 {instance_id} 的流程实例", instance_id=instance_id)
     return instance, definition, rows
 
 
@@ -76,13 +78,103 @@ def event_summary(kind: str, detail: dict | None) -> str:
     return d.get("name") or ""
 
 
-def _diagram(instance: ProcessInstance, rows: list[HumanTask], events: list[dict]) -> dict:
+def _diagram(session: Session, instance: ProcessInstance, rows: list[HumanTask], events: list[dict],
+             flows: list[tuple[str, str]]) -> dict:
+    """What the viewer marks: finished and current steps, the flows taken, and who holds each current step."""
     done = {r.element_id for r in rows if r.state == COMPLETED}
     done |= {e["detail"]["element_id"] for e in events
              if e["kind"] in ("service_task", "gateway") and (e["detail"] or {}).get("element_id")}
+    done |= {element for flow in flows for element in flow}
     active = sorted({r.element_id for r in rows if r.state in ACTIVE_STATES})
+    holders: dict[str, list[str]] = {}
+    for r in rows:
+        if r.state in ACTIVE_STATES:
+            who = user_name(session, r.assignee) if r.assignee else t("instance.waiting_for", role=r.role)
+            holders.setdefault(r.element_id, []).append(f"{scope_label(r.scope)}: {who}")
     url = url_for("processes.download", process_id=instance.process_id, version=instance.version)
-    return {"xml_url": url, "active": active, "done": sorted(done - set(active))}
+    return {"xml_url": url, "active": active, "done": sorted(done - set(active)),
+            "flows": [list(f) for f in flows], "holders": {k: "\n".join(v) for k, v in holders.items()}}
+
+
+def _values_view(form: dict | None, values: dict) -> list[dict]:
+    """Submitted values as labelled, read-only fields (tables as tables), only those the form knows."""
+    if not isinstance(values, dict) or not values:
+        return []
+    known = {"fields": [f for f in (form or {}).get("fields", []) if values.get(f["id"]) not in (None, "", [])]}
+    views = field_views(known, values, {}, readonly=True)
+    extra = sorted(set(values) - {f["id"] for f in (form or {}).get("fields", [])})
+    return views + [{"id": k, "label": k, "kind": "text", "readonly": True, "text": text_of(values[k]),
+                     "errors": [], "file": None, "unit": ""} for k in extra if values[k] not in (None, "", [])]
+
+
+def timeline(session: Session, events: list[dict], rows: list[HumanTask], names: dict[str, str]) -> list[dict]:
+    """The audit events as a story: who did what when, with the values a person submitted.
+
+    `names` gives the diagram's names of elements, so a service task reads "5 预测备案", not its id."""
+    by_id = {r.id: r for r in rows}
+    out = []
+    for e in events:
+        detail = e["detail"] or {}
+        if e["kind"] in ("service_task", "error") and detail.get("element_id") in names:
+            detail = {**detail, "element_id": names[detail["element_id"]]}
+        task = by_id.get(e.get("task_id"))
+        values = _values_view(task.form if task else None, detail.get("data")) if e["kind"] == "completed" else []
+        out.append({"at": localtime(datetime.fromisoformat(e["at"])), "who": user_name(session, e["actor"]),
+                    "kind": e["kind"], "label": t(f"event.{e['kind']}"),
+                    "summary": (step_title(task) if task and e["kind"] in ("completed", "claimed", "unclaimed",
+                                                                           "task_cancelled")
+                                else event_summary(e["kind"], detail)),
+                    "shown": values})
+    return out
+
+
+def _form_fields(rows: list[HumanTask]) -> dict[str, dict]:
+    """The instance's form fields by id (the latest definition of each), to label archived data."""
+    return {f["id"]: f for r in rows for f in (r.form or {}).get("fields", [])}
+
+
+def _archived_table(rows: list, fields: dict[str, dict]) -> dict:
+    """A list of rows as a table field: the form's table with these very columns gives labels, order and totals."""
+    keys = {k for row in rows for k in row}
+    spec = next((f for f in fields.values() if f["type"] == "table"
+                 and {c["id"] for c in f.get("columns", [])} == keys), None)
+    if spec is None:
+        spec = {"id": "rows", "type": "table", "label": "", "totals": [],
+                "columns": [{"id": k, "type": "string", "label": k} for k in sorted(keys)]}
+    return field_views({"fields": [{**spec, "label": ""}]}, {spec["id"]: rows}, {}, readonly=True)[0]
+
+
+def archive_views(session: Session, instance_id: int, task_rows: list[HumanTask]) -> list[dict]:
+    """The 备案 records, their content shown with the labels of the forms it came from."""
+    fields = _form_fields(task_rows)
+    out = []
+    for r in archive_records.for_instance(session, instance_id):
+        document = r.document
+        is_table = isinstance(document, list) and bool(document) and all(isinstance(x, dict) for x in document)
+        pairs = []
+        if isinstance(document, dict):
+            for key, value in document.items():
+                spec = fields.get(key)
+                if isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
+                    pairs.append({"label": spec["label"] if spec else key, "table": _archived_table(value, fields)})
+                else:
+                    pairs.append({"label": spec["label"] if spec else key, "text": text_of(value)})
+        out.append({"title": r.title, "kind": r.kind, "step": r.step, "scope": scope_label(r.scope),
+                    "by": user_name(session, r.archived_by), "at": localtime(r.archived_at), "sha256": r.sha256,
+                    "pairs": pairs, "table": _archived_table(document, fields) if is_table else None,
+                    "text": text_of(document) if not isinstance(document, (dict, list)) else ""})
+    return out
+
+
+def job_state(job) -> str:
+    """What the service task waits for: an administrator (an incident), its next retry, or a worker."""
+    if job.status == "incident":
+        return t("instance.job_incident")
+    if job.status == "running":
+        return t("instance.job_running")
+    if job.last_error:
+        return t("instance.job_next", at=localtime(job.due_at))
+    return t("instance.job_queued")
 
 
 @bp.get("/")
@@ -105,22 +197,21 @@ def detail(instance_id: int):
         "who": user_name(session, r.completed_by or r.assignee),
         "when": localtime(r.completed_at if r.state == COMPLETED else r.claimed_at),
     } for r in rows]
-    event_views = [{
-        "at": localtime(datetime.fromisoformat(e["at"])), "who": user_name(session, e["actor"]),
-        "kind": t(f"event.{e['kind']}"),
-        "summary": event_summary(e["kind"], e["detail"]),
-        "detail": json.dumps(e["detail"], ensure_ascii=False, default=str) if e["detail"] else "",
-    } for e in info["events"]]
+    events = [{"kind": e.kind, "actor": e.actor, "at": e.at.isoformat(), "detail": e.detail, "task_id": e.task_id}
+              for e in audit.for_instance(session, instance_id)]
+    event_views = timeline(session, events, rows, engine().element_names(definition))
     data = {k: v for k, v in info["data"].items() if k not in ORG_SNAPSHOT_KEYS}
     jobs = [{"id": j.id, "topic": j.topic, "error": j.last_error, "attempts": j.attempts,
-             "next": localtime(j.due_at) if j.retryable else t("instance.job_manual")}
+             "incident": j.status == "incident", "next": job_state(j)}
             for j in engine().waiting_jobs(session, instance_id)]
     return render_template(
         "instances/detail.html", instance=instance, process_name=definition.name or instance.process_id,
         status_label=t(f"status.{instance.status}"), started_by=user_name(session, instance.started_by),
         started_at=localtime(instance.started_at), tasks=task_views, events=event_views,
         data=json.dumps(data, ensure_ascii=False, indent=2, default=str),
-        diagram=_diagram(instance, rows, info["events"]), jobs=jobs,
+        diagram=_diagram(session, instance, rows, events, engine().path_taken(session, instance_id)),
+        jobs=jobs, archive=archive_views(session, instance_id, rows),
+        current=[v for v in task_views if v["state"] in ACTIVE_STATES],
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify, render_template, request, url_for
 
-from engine import definitions as bpmn_definitions
 from engine.errors import NotPermitted, Problem, SmflowError, ValidationFailed
 from engine.store import definitions
 from engine.store.models import BpmnFile
@@ -18,7 +17,7 @@ from .app import db, engine
 from .auth import login_required
 from .errors import status_for
 from .i18n import t
-from .processes import deploy_checked, may_upload
+from .processes import check_may_deploy, deploy_checked, deploy_message, may_upload
 
 bp = Blueprint("modeler", __name__, url_prefix="/processes")
 
@@ -42,7 +41,11 @@ id="Definitions_new" targetNamespace="http://smflow/bpmn">
 """
 MESSAGE_KEYS = ("loading", "load_failed", "validating", "valid", "problems", "deploying", "deployed",
                 "deploy_failed", "dirty", "saved", "no_element", "line", "open_diagram", "open_edit",
-                "network", "unsaved_leave", "downloaded")
+                "network", "unsaved_leave", "downloaded", "warnings", "valid_with_warnings", "unchanged",
+                "blocked", "open_compare", "error_badge", "warning_badge")
+# The custom properties group (web/frontend/smflow_properties.js): its labels, in the page's language.
+PANEL_KEYS = ("group", "step", "step_hint", "scope", "scope_hint", "topic", "topic_hint", "topic_none", "owner",
+              "owner_hint", "due", "due_hint")
 
 
 def may_edit() -> bool:
@@ -65,8 +68,10 @@ def _require_editor(admin_only: bool = False) -> None:
 
 def _page(title: str, xml_url: str, filename: str | None, back_url: str):
     messages = {key: t(f"modeler.js.{key}") for key in MESSAGE_KEYS}
+    panel = {key: t(f"modeler.panel.{key}") for key in PANEL_KEYS}
     return render_template("processes/edit.html", title=title, xml_url=xml_url, filename=filename or "",
-                           back_url=back_url, messages=messages)
+                           back_url=back_url, messages=messages, panel=panel,
+                           topics=sorted(engine().handlers.topics))
 
 
 @bp.get("/<process_id>/<int:version>/edit")
@@ -75,6 +80,7 @@ def edit(process_id: str, version: int):
     _require_editor()
     session = db()
     definition = definitions.get_version(session, process_id, version)
+    check_may_deploy(g.actor, definitions.get_version(session, process_id, None), "modeler.not_owner")
     file = session.get(BpmnFile, definition.file_sha256)
     title = t("modeler.title", name=definition.name or process_id, version=version)
     return _page(title, url_for("processes.download", process_id=process_id, version=version),
@@ -101,10 +107,16 @@ def _problem(p: Problem) -> dict:
     return {"element_id": p.element_id, "element_name": p.element_name, "line": p.line, "message": p.message}
 
 
+def _failure_body(exc: SmflowError) -> dict:
+    """A refused validation or deployment: the message and, for a bad file, every error and warning."""
+    if not isinstance(exc, ValidationFailed):
+        return {"ok": False, "message": exc.message, "problems": [], "warnings": []}
+    return {"ok": False, "message": exc.message, "problems": [_problem(p) for p in exc.problems],
+            "warnings": [_problem(p) for p in exc.context.get("warnings") or []]}
+
+
 def _failure(exc: SmflowError):
-    """A refused validation or deployment as JSON: the message and, for a bad file, every problem."""
-    problems = [_problem(p) for p in exc.problems] if isinstance(exc, ValidationFailed) else []
-    return jsonify({"ok": False, "message": exc.message, "problems": problems}), status_for(exc)
+    return jsonify(_failure_body(exc)), status_for(exc)
 
 
 def _posted_xml() -> tuple[bytes, str | None]:
@@ -122,15 +134,23 @@ def validate():
     try:
         _require_editor()
         data, filename = _posted_xml()
-        parsed = bpmn_definitions.parse_bpmn(data, filename, known_topics=engine().handlers.topics)
+        parsed, warnings = engine().check(db(), data, filename)
     except SmflowError as exc:
         if isinstance(exc, ValidationFailed):  # a file with problems is a normal answer here, not a failure
-            return jsonify({"ok": False, "message": exc.message, "problems": [_problem(p) for p in exc.problems]})
+            return jsonify(_failure_body(exc))
         return _failure(exc)
-    return jsonify({"ok": True, "processes": [
+    return jsonify({"ok": True, "warnings": [_problem(w) for w in warnings], "processes": [
         {"process_id": p.process_id, "name": p.name, "executable": p.executable, "owner": p.owner}
         for p in parsed.processes
     ]})
+
+
+@bp.get("/topics")
+@login_required
+def topics():
+    """The service-task topics the properties panel offers: the registered handlers."""
+    _require_editor()
+    return jsonify({"topics": sorted(engine().handlers.topics)})
 
 
 @bp.post("/deploy-xml")
@@ -142,10 +162,11 @@ def deploy():
         results = deploy_checked(data, filename, g.actor)
     except SmflowError as exc:
         return _failure(exc)
-    return jsonify({"ok": True, "results": [{
-        "process_id": r.process_id, "version": r.version, "status": r.status,
-        "message": t("processes.deployed", pid=r.process_id, version=r.version,
-                     status=t(f"processes.status.{r.status}")),
+    return jsonify({"ok": True, "warnings": [_problem(w) for w in (results[0].warnings if results else ())],
+                    "results": [{
+        "process_id": r.process_id, "version": r.version, "status": r.status, "message": deploy_message(r),
         "diagram_url": url_for("processes.diagram", process_id=r.process_id, version=r.version),
         "edit_url": url_for("modeler.edit", process_id=r.process_id, version=r.version),
+        "compare_url": (url_for("versions.compare", process_id=r.process_id, a=r.version - 1, b=r.version)
+                        if r.status == "deployed" and r.version > 1 else None),
     } for r in results]})

@@ -26,8 +26,24 @@ bp = Blueprint("processes", __name__, url_prefix="/processes")
 
 # -- who may do what ------------------------------------------------------------------------------
 def may_upload(session: Session, actor: Actor) -> bool:
+    """Owners of some process and administrators see the upload form and the modeler."""
     owners = {d.owner for d in definitions.latest_of_each(session) if d.owner}
     return actor.is_admin or bool(owners & actor.roles)
+
+
+def may_deploy(actor: Actor, definition: ProcessDefinition | None) -> bool:
+    """Deploy a new version of, or migrate the instances of, a process: its owner role and administrators."""
+    return actor.is_admin or (definition is not None and definition.owner is not None
+                              and definition.owner in actor.roles)
+
+
+def check_may_deploy(actor: Actor, definition: ProcessDefinition, key: str = "processes.not_owner") -> None:
+    if may_deploy(actor, definition):
+        return
+    pid = definition.process_id
+    if definition.owner is None:
+        raise NotPermitted(t("processes.no_owner", pid=pid), process_id=pid)
+    raise NotPermitted(t(key, owner=definition.owner, pid=pid, name=definition.name or pid), process_id=pid)
 
 
 def _check_owner(session: Session, actor: Actor, result: DeployResult, previous_owner: str | None) -> None:
@@ -55,6 +71,13 @@ def deploy_checked(data: bytes, filename: str | None, actor: Actor) -> list[Depl
     return tx(work)
 
 
+def deploy_message(result: DeployResult) -> str:
+    if result.status == "unchanged":
+        return t("processes.same_as", pid=result.process_id, version=result.version)
+    return t("processes.deployed", pid=result.process_id, version=result.version,
+             status=t(f"processes.status.{result.status}"))
+
+
 def start_checked(process_id: str, actor: Actor, data: dict, version: int | None,
                   business_key: str | None) -> int:
     def work(session: Session) -> int:
@@ -67,32 +90,53 @@ def start_checked(process_id: str, actor: Actor, data: dict, version: int | None
 
 
 # -- pages ----------------------------------------------------------------------------------------
+def change_counts(changes: dict | None) -> dict | None:
+    """A version's changes against the one before, as counts for the list (None for a first version)."""
+    if changes is None:
+        return None
+    return {"added": len(changes.get("added", [])), "removed": len(changes.get("removed", [])),
+            "changed": len(changes.get("changed", [])), "layout": bool(changes.get("layout_changed"))}
+
+
 def process_listing(session: Session, actor: Actor) -> list[dict]:
     filenames = dict(session.execute(select(BpmnFile.sha256, BpmnFile.filename)).all())
+    running = definitions.running_counts(session)
     grouped: dict[str, list[ProcessDefinition]] = {}
     for d in definitions.all_versions(session):
         grouped.setdefault(d.process_id, []).append(d)
     listing = []
     for process_id, versions in grouped.items():
         latest = versions[-1]
+        waiting = sum(running.get((process_id, d.version), 0) for d in versions[:-1])
         listing.append({
             "process_id": process_id, "name": latest.name or process_id, "owner": latest.owner or "",
             "executable": latest.executable, "can_start": engine().may_start(session, actor, latest),
+            "can_deploy": may_deploy(actor, latest), "latest": latest.version,
+            "running": sum(running.get((process_id, d.version), 0) for d in versions),
+            "on_older": waiting if latest.executable else 0,
             "versions": [{
                 "version": d.version, "executable": d.executable, "deployed_at": localtime(d.deployed_at),
                 "deployed_by": user_name(session, d.deployed_by),
                 "filename": filenames.get(d.file_sha256) or "",
-                "sha256": d.file_sha256[:12],
+                "sha256": d.file_sha256[:12], "running": running.get((process_id, d.version), 0),
+                "changes": change_counts(d.changes),
             } for d in reversed(versions)],
         })
     return listing
 
 
-def _index(problems: list[Problem] | None = None, deploy_error: str | None = None, status: int = 200):
+def _index(problems: list[Problem] | None = None, deploy_error: str | None = None, status: int = 200,
+           warnings: list[Problem] | None = None, refused: bytes | None = None):
+    """The library; after a refused upload, its problems and (when it names elements) the file drawn with them."""
     session = db()
+    marked = sorted({p.element_id for p in problems or [] if p.element_id})
+    shown = refused.decode("utf-8", errors="replace") if refused and marked else None
     return render_template("processes/index.html", processes=process_listing(session, g.actor),
                            can_upload=may_upload(session, g.actor), problems=problems or [],
-                           deploy_error=deploy_error), status
+                           warnings=warnings or [], deploy_error=deploy_error, refused_xml=shown,
+                           refused_marks={"smflow-problem": marked,
+                                          "smflow-warning": [w.element_id for w in warnings or [] if w.element_id]},
+                           ), status
 
 
 @bp.get("/")
@@ -107,14 +151,17 @@ def deploy():
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _index(deploy_error=t("processes.no_file"), status=422)
+    data = upload.read()
     try:
-        results = deploy_checked(upload.read(), upload.filename, g.actor)
+        results = deploy_checked(data, upload.filename, g.actor)
     except ValidationFailed as exc:
         message = t("processes.deploy_failed", file=upload.filename, message=exc.message)
-        return _index(problems=exc.problems, deploy_error=message, status=422)
+        return _index(problems=exc.problems, deploy_error=message, status=422,
+                      warnings=exc.context.get("warnings"), refused=data)
     for r in results:
-        status = t(f"processes.status.{r.status}")
-        flash(t("processes.deployed", pid=r.process_id, version=r.version, status=status), "success")
+        flash(deploy_message(r), "success")
+    for w in results[0].warnings if results else ():
+        flash(t("processes.warning", element=w.element_name or w.element_id or "", message=w.message), "warning")
     return redirect(url_for("processes.index"))
 
 
@@ -132,9 +179,13 @@ def download(process_id: str, version: int):
 @bp.get("/<process_id>/<int:version>/diagram")
 @login_required
 def diagram(process_id: str, version: int):
-    definition = definitions.get_version(db(), process_id, version)
+    session = db()
+    definition = definitions.get_version(session, process_id, version)
     url = url_for("processes.download", process_id=process_id, version=version)
-    return render_template("processes/diagram.html", definition=definition,
+    latest = definitions.get_version(session, process_id, None)
+    return render_template("processes/diagram.html", definition=definition, can_deploy=may_deploy(g.actor, latest),
+                           compare_url=(url_for("versions.compare", process_id=process_id, a=version - 1, b=version)
+                                        if version > 1 else None),
                            diagram={"xml_url": url, "active": [], "done": []})
 
 

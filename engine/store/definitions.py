@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from ..errors import NotFound
-from .models import BpmnFile, ProcessDefinition
+from .models import BpmnFile, Event, Grant, ProcessDefinition, ProcessInstance, Role, User
 
 
 def save_file(session: Session, sha256: str, content: bytes, filename: str | None, by: str | None,
@@ -60,6 +60,7 @@ def latest_of_each(session: Session) -> list[ProcessDefinition]:
     return list(session.scalars(
         select(ProcessDefinition).join(newest, (ProcessDefinition.process_id == newest.c.process_id)
                                        & (ProcessDefinition.version == newest.c.v))
+        .options(defer(ProcessDefinition.spec_json))  # every inbox asks for the names; specs are 100s of kB
         .order_by(ProcessDefinition.process_id)
     ))
 
@@ -67,3 +68,54 @@ def latest_of_each(session: Session) -> list[ProcessDefinition]:
 def all_versions(session: Session) -> list[ProcessDefinition]:
     return list(session.scalars(select(ProcessDefinition)
                                 .order_by(ProcessDefinition.process_id, ProcessDefinition.version)))
+
+
+def lane_roles(session: Session) -> tuple[dict[str, str], set[str]]:
+    """What deploying checks lanes against: role name or alias → role, and the roles an active user holds."""
+    names: dict[str, str] = {}
+    for name, aliases in session.execute(select(Role.name, Role.aliases)):
+        names[name] = name
+        for alias in aliases or []:
+            names.setdefault(alias, name)
+    staffed = set(session.scalars(select(Grant.role).join(User, User.login == Grant.login)
+                                  .where(User.active.is_(True)).distinct()))
+    return names, staffed
+
+
+def running_counts(session: Session, process_id: str | None = None) -> dict[tuple[str, int], int]:
+    """Running instances per (process, version)."""
+    query = (select(ProcessInstance.process_id, ProcessInstance.version, func.count())
+             .where(ProcessInstance.status == "running")
+             .group_by(ProcessInstance.process_id, ProcessInstance.version))
+    if process_id is not None:
+        query = query.where(ProcessInstance.process_id == process_id)
+    return {(pid, version): n for pid, version, n in session.execute(query)}
+
+
+def running_instances(session: Session, process_id: str, before_version: int | None = None,
+                      ids: list[int] | None = None) -> list[ProcessInstance]:
+    """The running instances of a process, oldest first; only those on a version before `before_version`."""
+    query = select(ProcessInstance).where(ProcessInstance.process_id == process_id,
+                                          ProcessInstance.status == "running")
+    if before_version is not None:
+        query = query.where(ProcessInstance.version < before_version)
+    if ids is not None:
+        query = query.where(ProcessInstance.id.in_(ids))
+    return list(session.scalars(query.order_by(ProcessInstance.id)))
+
+
+def file_content(session: Session, definition: ProcessDefinition) -> bytes:
+    return session.get(BpmnFile, definition.file_sha256).content
+
+
+def move_instance(session: Session, instance: ProcessInstance, definition: ProcessDefinition) -> None:
+    """Pin a running instance to another version of its process (its state is written by the caller)."""
+    instance.definition_id, instance.version = definition.id, definition.version
+    session.flush()
+
+
+def version_events(session: Session, process_id: str, limit: int = 100) -> list[Event]:
+    """The audit trail of a process's versions: its deploys and migrations, newest first."""
+    rows = session.scalars(select(Event).where(Event.kind.in_(("deployed", "migrated")))
+                           .order_by(Event.id.desc()).limit(limit * 10))
+    return [e for e in rows if (e.detail or {}).get("process_id") == process_id][:limit]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import Conflict, NotFound, StaleAction
 from ..routing import Actor
 from . import tasks
-from .models import HumanTask, ProcessInstance
+from .models import HumanTask, ProcessDefinition, ProcessInstance
 
 
 def get(session: Session, instance_id: int) -> ProcessInstance:
@@ -36,18 +36,24 @@ def add(session: Session, **columns) -> ProcessInstance:
     return row
 
 
+# Built once (Core, on the table): every completion runs both, and building costs more than running.
+_TABLE = ProcessInstance.__table__
+_TAKE_REVISION = (update(_TABLE).where(_TABLE.c.id == bindparam("instance_id"),
+                                       _TABLE.c.revision == bindparam("expected"))
+                  .values(revision=bindparam("next")))
+_SAVE_STATE = (update(_TABLE).where(_TABLE.c.id == bindparam("instance_id"), _TABLE.c.revision == bindparam("taken"))
+               .values({c: bindparam(c, type_=_TABLE.c[c].type) for c in ("state", "status", "next_timer_at",
+                                                                          "ended_at")}))
+
+
 def take_revision(session: Session, instance_id: int, expected_revision: int) -> int:
     """Claim the next revision before writing anything else; raises Conflict if someone else got there first.
 
     Done first in every unit of work that changes an instance: on PostgreSQL the row lock makes a racing
     writer wait and then fail this check, on SQLite the check alone does it.
     """
-    result = session.execute(
-        update(ProcessInstance)
-        .where(ProcessInstance.id == instance_id, ProcessInstance.revision == expected_revision)
-        .values(revision=expected_revision + 1)
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(_TAKE_REVISION, {"instance_id": instance_id, "expected": expected_revision,
+                                              "next": expected_revision + 1})
     if result.rowcount != 1:
         raise Conflict("流程实例刚被其他人更新, 请重试", instance_id=instance_id)
     return expected_revision + 1
@@ -56,12 +62,8 @@ def take_revision(session: Session, instance_id: int, expected_revision: int) ->
 def save_state(session: Session, instance_id: int, revision: int, state: str, status: str,
                next_timer_at: datetime | None, ended_at: datetime | None) -> None:
     """Write the state under the revision this unit of work took with `take_revision`."""
-    session.execute(
-        update(ProcessInstance)
-        .where(ProcessInstance.id == instance_id, ProcessInstance.revision == revision)
-        .values(state=state, status=status, next_timer_at=next_timer_at, ended_at=ended_at)
-        .execution_options(synchronize_session=False)
-    )
+    session.execute(_SAVE_STATE, {"instance_id": instance_id, "taken": revision, "state": state, "status": status,
+                                  "next_timer_at": next_timer_at, "ended_at": ended_at})
 
 
 def listing(session: Session, process_id: str | None = None, limit: int = 500,
@@ -81,6 +83,7 @@ def listing(session: Session, process_id: str | None = None, limit: int = 500,
 
 
 def due_for_timers(session: Session, now: datetime, limit: int = 1000) -> list[int]:
+    """Running instances whose next timer is due, soonest first (process_instance.next_timer_at is indexed)."""
     return list(session.scalars(
         select(ProcessInstance.id)
         .where(ProcessInstance.status == "running", ProcessInstance.next_timer_at <= now)
@@ -96,3 +99,15 @@ def claim_due(session: Session, instance_id: int, now: datetime) -> bool:
     if session.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return session.scalar(query) is not None
+
+
+def business_keys(session: Session, process_id: str) -> set[str]:
+    """The business keys a process's instances already have (the calendar skips those periods)."""
+    return set(session.scalars(select(ProcessInstance.business_key).where(
+        ProcessInstance.process_id == process_id, ProcessInstance.business_key.is_not(None))))
+
+
+def first_deployed_at(session: Session, process_id: str) -> datetime:
+    """When the process's first version was deployed: the calendar starts no period that had ended before."""
+    return session.scalar(select(func.min(ProcessDefinition.deployed_at))
+                          .where(ProcessDefinition.process_id == process_id))

@@ -1,31 +1,92 @@
-"""Service tasks whose handler failed, waiting for a retry."""
+"""Jobs: service tasks for the worker, claimed under a lease.
+
+A worker claims a batch in one short transaction (on PostgreSQL `FOR UPDATE SKIP LOCKED`, so any number of
+workers on any number of hosts share the queue), commits, and then runs each job in a transaction of its own
+that first re-checks the lease (`hold`). A worker that dies leaves its jobs `running`; when their lease
+expires another worker claims them again. Leases run on the wall clock (they are about processes being
+alive), due times on the engine's clock (which a test may set).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from .models import Job
+from .models import Job, ProcessInstance
+
+PENDING, RUNNING, DONE, INCIDENT = "pending", "running", "done", "incident"
+OPEN = (PENDING, RUNNING, INCIDENT)
 
 
-def due(session: Session, now: datetime) -> list[int]:
-    return list(session.scalars(select(Job.id).where(Job.done.is_(False), Job.due_at <= now).order_by(Job.due_at)))
+def key_for(task_guid: str) -> str:
+    """A service task's job key: the same for every attempt, so effects written under it happen once."""
+    return f"svc:{task_guid}"
 
 
-def waiting(session: Session, instance_id: int) -> list[Job]:
-    return list(session.scalars(select(Job).where(Job.instance_id == instance_id, Job.done.is_(False))
-                                .order_by(Job.id)))
+def _claimable(now: datetime, wall_now: datetime):
+    return or_(and_(Job.status == PENDING, Job.due_at <= now),
+               and_(Job.status == RUNNING, Job.lease_expires_at <= wall_now))
 
 
-def open_for_task(session: Session, task_guid: str) -> Job | None:
-    return session.scalars(select(Job).where(Job.task_guid == task_guid, Job.done.is_(False))).first()
+def claim(session: Session, owner: str, now: datetime, wall_now: datetime, lease: timedelta,
+          limit: int = 10) -> list[int]:
+    """Take up to `limit` due jobs (and jobs whose lease ran out) for `owner`; the caller commits at once."""
+    query = select(Job.id).where(_claimable(now, wall_now)).order_by(Job.due_at, Job.id).limit(limit)
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    claimed = []
+    for job_id in session.scalars(query).all():
+        # The same condition again: on SQLite (no row locks) this compare-and-set is what keeps a job single.
+        result = session.execute(
+            update(Job).where(Job.id == job_id, _claimable(now, wall_now))
+            .values(status=RUNNING, lease_owner=owner, lease_expires_at=wall_now + lease, attempts=Job.attempts + 1)
+            .execution_options(synchronize_session=False))
+        if result.rowcount == 1:
+            claimed.append(job_id)
+    return claimed
 
 
-def claim(session: Session, job_id: int) -> Job | None:
-    """The job if it still waits and no other worker holds it (its row stays locked on PostgreSQL)."""
-    query = select(Job).where(Job.id == job_id, Job.done.is_(False))
+def hold(session: Session, job_id: int, owner: str) -> Job | None:
+    """The job if `owner` still holds its lease; on PostgreSQL its row stays locked until this unit of work ends,
+    so no other worker can claim it meanwhile, even if the lease runs out while the handler works."""
+    query = select(Job).where(Job.id == job_id, Job.status == RUNNING, Job.lease_owner == owner)
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return session.scalars(query).first()
+
+
+def release(session: Session, owner: str) -> int:
+    """Jobs `owner` claimed but has not run go back to the queue, their claim not counted as an attempt."""
+    result = session.execute(update(Job).where(Job.status == RUNNING, Job.lease_owner == owner)
+                             .values(status=PENDING, lease_owner=None, lease_expires_at=None,
+                                     attempts=Job.attempts - 1)
+                             .execution_options(synchronize_session=False))
+    return result.rowcount
+
+
+def lock_open(session: Session, job_id: int) -> Job | None:
+    """A job an administrator may run now: not done and not in a worker's hands (skipped if locked)."""
+    query = select(Job).where(Job.id == job_id, Job.status.in_((PENDING, INCIDENT)))
     if session.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return session.scalars(query).first()
+
+
+def for_task(session: Session, task_guid: str) -> Job | None:
+    return session.scalars(select(Job).where(Job.key == key_for(task_guid))).first()
+
+
+def waiting(session: Session, instance_id: int) -> list[Job]:
+    """The instance's unfinished jobs (pending, running or incidents), oldest first."""
+    return list(session.scalars(select(Job).where(Job.instance_id == instance_id, Job.status.in_(OPEN))
+                                .order_by(Job.id)))
+
+
+def incidents(session: Session, limit: int = 500) -> list[tuple[Job, ProcessInstance]]:
+    """Jobs that gave up, newest first, with their instances (the administrators' list)."""
+    return list(session.execute(
+        select(Job, ProcessInstance).join(ProcessInstance, ProcessInstance.id == Job.instance_id)
+        .where(Job.status == INCIDENT).order_by(Job.id.desc()).limit(limit)).all())
+

@@ -69,6 +69,8 @@ class ProcessDefinition(Base):
     spec_json: Mapped[str | None] = mapped_column(Text)
     owner: Mapped[str | None] = mapped_column(String(64))
     start_cycle: Mapped[str | None] = mapped_column(String(255))
+    # what changed against the previous version: {"added": [...], "removed": [...], "changed": [...]} (by element)
+    changes: Mapped[dict | None] = mapped_column(JSON)
     deployed_by: Mapped[str | None] = mapped_column(String(64))
     deployed_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -95,6 +97,7 @@ class HumanTask(Base):
     __table_args__ = (
         Index("ix_human_task_inbox", "state", "role", "scope"),
         Index("ix_human_task_assignee", "assignee", "state"),
+        Index("ix_human_task_completed_by", "completed_by", "completed_at"),  # 我的已办, newest first
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_guid: Mapped[str] = mapped_column(String(36), unique=True)
@@ -106,7 +109,8 @@ class HumanTask(Base):
     documentation: Mapped[str | None] = mapped_column(Text)
     lane: Mapped[str | None] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(64))
-    scope: Mapped[str] = mapped_column(String(255))
+    # Byte order on PostgreSQL too, so the inbox's sub-scope range uses ix_human_task_inbox (migration 0008).
+    scope: Mapped[str] = mapped_column(String(255).with_variant(String(255, collation="C"), "postgresql"))
     state: Mapped[str] = mapped_column(String(16))  # open, claimed, completed, cancelled
     assignee: Mapped[str | None] = mapped_column(String(64))
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -149,6 +153,27 @@ class ArchiveRecord(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     archived_by: Mapped[str | None] = mapped_column(String(64))
     archived_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    job_key: Mapped[str | None] = mapped_column(String(80), unique=True)  # the service-task run that wrote it
+    # The hash chain (engine/store/archive_chain.py): unique, so the chain can never fork.
+    prev_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    chain_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class Attachment(Base):
+    """A file uploaded into a task's form (a `file` field); the submitted value holds its id."""
+
+    __tablename__ = "attachment"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(Integer, index=True)
+    instance_id: Mapped[int] = mapped_column(Integer, index=True)
+    field: Mapped[str] = mapped_column(String(255))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str | None] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Notification(Base):
@@ -160,21 +185,60 @@ class Notification(Base):
     message: Mapped[str] = mapped_column(Text)
     instance_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    job_key: Mapped[str | None] = mapped_column(String(80), unique=True)  # at most one per service-task run
+
+
+class NotificationRead(Base):
+    """Who has read which notification (the bell counts the others)."""
+
+    __tablename__ = "notification_read"
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notification.id"), primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), primary_key=True)
+    read_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class MailOutbox(Base):
+    """An e-mail to send for a notification, written in the notifying unit of work and sent after it commits."""
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (UniqueConstraint("notification_id", "address"), Index("ix_mail_outbox_status", "status", "id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notification.id"))
+    login: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Job(Base):
-    """A service task whose handler failed and waits for the worker to retry it."""
+    """A service task for the worker: run under a lease, retried with back-off, an incident when it gives up.
+
+    `key` names the piece of work (its service task), not the attempt: a handler's effects carry it, so a
+    run repeated after a crash finds them done instead of doing them twice.
+    """
 
     __tablename__ = "job"
+    __table_args__ = (Index("ix_job_claim", "status", "due_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
     instance_id: Mapped[int] = mapped_column(Integer, index=True)
     task_guid: Mapped[str] = mapped_column(String(36))
     topic: Mapped[str] = mapped_column(String(64))
-    due_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    element_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, running, done, incident
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     retryable: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class User(Base):
@@ -183,6 +247,7 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(128))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    email: Mapped[str | None] = mapped_column(String(255))
 
 
 class Role(Base):
@@ -227,3 +292,27 @@ class Customer(Base):
     info: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class LoginFailure(Base):
+    """One failed login, kept for the lockout window (web/auth.py); shared by every server process."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (
+        Index("ix_login_failure_login_address", "login", "address", "at"),
+        Index("ix_login_failure_address", "address", "at"),
+        Index("ix_login_failure_at", "at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class LoginSession(Base):
+    """A logged-in browser or script: its session cookie names it (by hash); logging out deletes it."""
+
+    __tablename__ = "login_session"
+    sid_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)

@@ -33,6 +33,17 @@ def _record_error(session_factory: sessionmaker[Session], exc: WorkflowError) ->
         session.commit()
 
 
+_AFTER_COMMIT = "smflow.after_commit"
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run `action` once this unit of work has committed (never if it rolls back or is retried).
+
+    Only units of work run by `in_transaction` run these; elsewhere they are dropped, so an action
+    must be something that may be skipped safely (such as keeping a cache warm)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
 def in_transaction(session_factory: sessionmaker[Session], work: Callable[[Session], T], retries: int = 10) -> T:
     """Run `work(session)` and commit; a retryable Conflict (or a lock race) runs it again from scratch."""
     for attempt in range(retries):
@@ -40,6 +51,8 @@ def in_transaction(session_factory: sessionmaker[Session], work: Callable[[Sessi
         try:
             result = work(session)
             session.commit()
+            for action in session.info.pop(_AFTER_COMMIT, ()):
+                action()
             return result
         except Conflict as exc:
             session.rollback()

@@ -27,3 +27,23 @@ def test_times_without_a_zone_are_china_standard_time():
 def test_unreadable_cycles_say_so(bad):
     with pytest.raises(ValueError):
         cycle_periods(bad, datetime(2028, 1, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(("name", "cycle_step", "key"), [
+    ("SM1.3 月度销售计划制定流程", {"months": 1}, "2027-04 月度销售计划"),
+    ("SM1.2 营销目标和预算编制的调整", {"months": 1}, "2027-04 营销目标和预算编制的调整"),
+    ("SM2.2 年度分销商维护流程", {"years": 1}, "2027 年度分销商维护"),
+    ("周报", {"weeks": 1}, "2027-04-02 周报"),
+    (None, {"hours": 6}, "2027-04-02 09:00 demo"),
+])
+def test_business_keys_name_the_period_and_the_process(name, cycle_step, key):
+    from engine.scheduling import period_key, period_label
+
+    period = datetime(2027, 4, 2, 1, tzinfo=UTC)  # 09:00 in Beijing
+    assert period_key(period, cycle_step, period_label(name, "demo")) == key
+
+
+def test_retries_back_off_exponentially():
+    from engine.scheduling import Scheduling
+
+    assert [Scheduling().retry_delay(n).total_seconds() for n in (1, 2, 3, 4)] == [60, 120, 240, 480]

@@ -213,10 +213,14 @@ def test_meeting_sends_the_plan_back_then_approves_after_revision(demo):
     assert demo.only("pm_cardio", iid, "23").prefill["product_plan"] == product_rows("心脑血管")
     assert demo.only("rm_huabei", iid, "24").prefill["sales_plan"] == sales_rows("华北")
     assert demo.only("sales_dev", iid, "26").prefill["expansion_plan"][0]["new_customers"] == 5
+    # The revisers see the meeting's comment (read-only) ...
+    assert demo.only("pm_cardio", iid, "23").prefill["comment"] == "华北目标偏低, 市场费用过高"
     revise(demo, iid, "华北目标偏低, 市场费用过高", round_no=1)
     # Not approved, not even in principle: back to a new meeting (the loop).
     assert open_steps(demo, iid) == [("22", "*")]
     assert demo.only("executive", iid, "22").id != meeting.id
+    # ... and the next meeting writes its own: the comment, like the decision, starts empty (`fresh`).
+    assert "comment" not in (demo.only("executive", iid, "22").prefill or {})
     act(demo, iid, "22", "executive", "决策层",
         {"decision": "approve_after_revision", "comment": "原则批准, 西北费用再压缩 5%"})
     revise(demo, iid, "原则批准, 西北费用再压缩 5%", round_no=2)

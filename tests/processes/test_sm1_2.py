@@ -68,8 +68,11 @@ def test_the_calendar_starts_one_instance_per_month_and_never_twice(demo):
     assert scheduled(demo) == []
     demo.env.clock.set(datetime(2027, 5, 20, 9, tzinfo=COMPANY_TZ))
     assert scheduled(demo) == []
-    july = start_month(demo, datetime(2027, 7, 15, 10, tzinfo=COMPANY_TZ))  # June was missed: not back-filled
-    assert business_keys(demo) == ["2027-04-01", "2027-05-01", "2027-07-01"]
+    demo.env.clock.set(datetime(2027, 7, 15, 10, tzinfo=COMPANY_TZ))  # June was missed: caught up, once
+    june, july = scheduled(demo)
+    assert scheduled(demo) == []
+    assert business_keys(demo) == [f"2027-0{m} 营销目标和预算编制的调整" for m in (4, 5, 6, 7)]
+    assert demo.data(june)["started_at"] == "2027-06-01T09:00:00+08:00"
     assert demo.data(april)["started_at"] == "2027-04-01T09:00:00+08:00"  # the period it belongs to
     assert demo.data(may)["started_at"] == "2027-05-01T09:00:00+08:00"
     assert demo.data(july)["started_at"] == "2027-07-01T09:00:00+08:00"

@@ -187,7 +187,7 @@ def start_april(sc) -> int:
     started = sc.start_scheduled()
     keys = sc.tx(lambda s: {i.id: (i.process_id, i.business_key) for i in s.scalars(select(ProcessInstance))})
     (instance_id,) = [i for i in started if keys[i][0] == "SM1_3"]
-    assert keys[instance_id] == ("SM1_3", "2027-04-02")
+    assert keys[instance_id] == ("SM1_3", "2027-04 月度销售计划")
     assert sc.start_scheduled() == []  # the same period never starts twice
     data = sc.data(instance_id)
     assert (data["started_at"], data["period"]) == ("2027-04-02T09:00:00+08:00", PERIOD)
@@ -331,5 +331,5 @@ def test_deadlines_met_send_no_reminders_and_next_month_starts_once(demo):
     may = [i for i in sc.start_scheduled()
            if sc.tx(lambda s, i=i: s.get(ProcessInstance, i).process_id) == "SM1_3"]
     assert len(may) == 1 and sc.start_scheduled() == []
-    assert sc.tx(lambda s: s.get(ProcessInstance, may[0]).business_key) == "2027-05-02"
+    assert sc.tx(lambda s: s.get(ProcessInstance, may[0]).business_key) == "2027-05 月度销售计划"
     assert sc.data(may[0])["period"] == "2027-07 至 2027-09"

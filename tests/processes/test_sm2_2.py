@@ -79,7 +79,7 @@ def start_year(sc) -> int:
     sc.env.clock.set(NEW_YEAR)
     started = [i for i in sc.start_scheduled() if sc.tx(lambda s, i=i: s.get(ProcessInstance, i).process_id) == "SM2_2"]
     assert len(started) == 1 and sc.start_scheduled() == []
-    assert sc.tx(lambda s: s.get(ProcessInstance, started[0]).business_key) == "2027-01-01"
+    assert sc.tx(lambda s: s.get(ProcessInstance, started[0]).business_key) == "2027 年度分销商维护"
     return started[0]
 
 
@@ -222,7 +222,7 @@ def test_a_quiet_year_changes_nothing_and_next_year_starts_once(demo_any_db):
 
     sc.env.clock.set(datetime(2028, 1, 3, 8, tzinfo=COMPANY_TZ))
     started = [i for i in sc.start_scheduled() if sc.tx(lambda s, i=i: s.get(ProcessInstance, i).process_id) == "SM2_2"]
-    assert [sc.tx(lambda s, i=i: s.get(ProcessInstance, i).business_key) for i in started] == ["2028-01-01"]
+    assert [sc.tx(lambda s, i=i: s.get(ProcessInstance, i).business_key) for i in started] == ["2028 年度分销商维护"]
     assert sc.start_scheduled() == []
 
 

@@ -80,15 +80,32 @@ def test_draft_and_unclaim(client, auth, flow, api):
     assert auth.api_post(f"/api/tasks/{task_id}/unclaim").get_json()["task"]["state"] == "open"
 
 
-def test_wrong_scope_is_403_json_everywhere(client, auth, flow, api):
+def test_another_scope_is_404_like_a_missing_id_everywhere(client, auth, flow, api):
+    """A 华东 manager learns nothing about a 华北 task or instance: the answer is that of a missing id."""
     instance_id, task_id = flow.request_done()
     api("rm_huadong")
-    reason = "该任务属于 华北 的「大区经理」, 您没有该角色与范围的权限"
-    for response in (client.get(f"/api/tasks/{task_id}"), auth.api_post(f"/api/tasks/{task_id}/claim"),
-                     auth.api_post(f"/api/tasks/{task_id}/complete", {"decision": "approve"})):
-        assert response.status_code == 403 and response.get_json()["message"] == reason
-    assert client.get(f"/api/instances/{instance_id}").status_code == 403
+    calls = {
+        "get": lambda n: client.get(f"/api/tasks/{n}"),
+        "claim": lambda n: auth.api_post(f"/api/tasks/{n}/claim"),
+        "unclaim": lambda n: auth.api_post(f"/api/tasks/{n}/unclaim"),
+        "complete": lambda n: auth.api_post(f"/api/tasks/{n}/complete", {"decision": "approve"}),
+        "draft": lambda n: auth.api_post(f"/api/tasks/{n}/draft", {"decision": "approve"}),
+    }
+    for name, call in calls.items():
+        hidden, missing = call(task_id), call(999999)
+        assert hidden.status_code == missing.status_code == 404, name
+        assert hidden.get_json() == {"error": 404, "message": f"没有编号为 {task_id} 的任务", "task_id": task_id}
+        assert set(missing.get_json()) == set(hidden.get_json())
+    hidden, missing = client.get(f"/api/instances/{instance_id}"), client.get("/api/instances/999999")
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.get_json() == {"error": 404, "message": f"没有编号为 {instance_id} 的流程实例",
+                                 "instance_id": instance_id}
     assert client.get("/api/instances").get_json() == {"instances": []}
+    assert client.get("/api/tasks").get_json()["tasks"] == []
+    # nothing was changed by the attempts
+    assert client.get(f"/api/tasks/{task_id}").status_code == 404
+    api("rm_huabei")
+    assert client.get(f"/api/tasks/{task_id}").get_json()["state"] == "open"
 
 
 def test_start_an_instance(client, auth, api):
@@ -116,7 +133,8 @@ def test_processes_and_deploy(client, auth, api):
     assert listing[0]["process_id"] == "approval" and listing[0]["versions"][0]["version"] == 1
     with open("tests/fixtures/approval.bpmn", "rb") as f:
         data = f.read()
-    response = client.post("/api/processes?filename=approval.bpmn", data=data + b"\n",
+    changed = data.replace("办事处提交本办事处的费用申请。".encode(), "办事处提交费用申请。".encode())
+    response = client.post("/api/processes?filename=approval.bpmn", data=changed,
                            headers={"X-CSRF-Token": auth.token(), "Content-Type": "application/xml"})
     assert response.status_code == 201
     assert response.get_json()["deployed"][0]["version"] == 2
@@ -125,7 +143,8 @@ def test_processes_and_deploy(client, auth, api):
                            headers={"X-CSRF-Token": auth.token(), "Content-Type": "application/xml"})
     assert response.status_code == 422
     problem = response.get_json()["problems"][0]
-    assert problem["element_id"] == "file" and problem["line"] == 83 and "nope" in problem["message"]
+    line = next(n for n, text in enumerate(broken.decode().splitlines(), 1) if 'id="file"' in text)
+    assert problem["element_id"] == "file" and problem["line"] == line and "nope" in problem["message"]
 
 
 def test_non_owner_may_not_deploy(client, auth, api):
@@ -141,3 +160,173 @@ def test_body_must_be_a_json_object(auth, flow, api):
     api("bj")
     response = auth.api_post(f"/api/tasks/{task_id}/complete", [1, 2])
     assert response.status_code == 422 and "JSON 对象" in response.get_json()["message"]
+
+
+# -- the same operations as the pages: inbox filters, history, start list; every rule and error ------------
+def test_every_api_route_but_the_public_ones_needs_login(app, client):
+    public = {"/api/csrf", "/api/login", "/api/logout", "/api/openapi.json", "/api/docs"}
+    urls = app.url_map.bind("localhost")
+    token = client.get("/api/csrf").get_json()["csrf_token"]
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/") or rule.rule in public:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            url = urls.build(rule.endpoint, {name: "1" for name in rule.arguments}, method=method)
+            response = client.open(url, method=method, json={}, headers={"X-CSRF-Token": token})
+            assert response.status_code == 401, (method, rule.rule)
+            assert response.get_json() == {"error": 401, "message": "请先登录"}
+            checked += 1
+    assert checked >= 14
+
+
+def test_inbox_filters_sort_and_pages(client, auth, flow, api, clock):
+    first = flow.open_task(flow.start(key="B-1"))
+    clock.advance(hours=1)
+    second = flow.open_task(flow.start(key="B-2"))
+    api("bj")
+    listing = client.get("/api/tasks").get_json()
+    assert [t["task_id"] for t in listing["tasks"]] == [first, second]  # by due date
+    assert listing["counts"] == {"total": 2, "overdue": 0, "due_soon": 0, "no_due": 0}
+    assert listing["steps"] == [{"process_id": "approval", "element_id": "request", "step": "1",
+                                 "name": "1 提交费用申请", "count": 2}]
+    assert (listing["page"], listing["pages"], listing["total"]) == (1, 1, 2)
+    task = listing["tasks"][0]
+    assert task["business_key"] == "B-1" and task["title"] == "1 提交费用申请" and task["overdue"] is False
+    assert task["due_at"] == "2027-04-05T01:00:00+00:00" and task["received_at"] == "2027-04-02T01:00:00+00:00"
+    newest = client.get("/api/tasks?sort=received").get_json()["tasks"]
+    assert [t["task_id"] for t in newest] == [second, first]
+    paged = client.get("/api/tasks?per_page=1&page=2").get_json()
+    assert [t["task_id"] for t in paged["tasks"]] == [second] and paged["pages"] == 2 and paged["total"] == 2
+    assert client.get("/api/tasks?process=other").get_json()["tasks"] == []
+    assert client.get("/api/tasks?step=review").get_json()["tasks"] == []
+    assert len(client.get("/api/tasks?step=request&process=approval").get_json()["tasks"]) == 2
+    clock.advance(days=2, hours=23, minutes=30)  # 04-05 09:30: the first is past its due date (P3D), the second not
+    overdue = client.get("/api/tasks?due=overdue").get_json()
+    assert [t["task_id"] for t in overdue["tasks"]] == [first] and overdue["tasks"][0]["overdue"] is True
+    assert overdue["counts"]["overdue"] == 1 and overdue["counts"]["total"] == 2
+    assert [t["task_id"] for t in client.get("/api/tasks?due=soon").get_json()["tasks"]] == [second]
+    assert client.get("/api/tasks?due=none").get_json()["tasks"] == []
+    # unknown values are ignored rather than refused, as on the page
+    assert len(client.get("/api/tasks?due=whenever&sort=sideways&page=x").get_json()["tasks"]) == 2
+
+
+def _second_northern_manager(flow):
+    from engine.store import org
+
+    def add(s):
+        org.add_user(s, "rm_huabei2", "钱多多", None)
+        org.grant(s, "rm_huabei2", "大区经理", "华北")
+    flow.tx(add)
+    return flow.services.engine
+
+
+def test_a_task_claimed_by_a_colleague_is_visible_but_not_theirs(client, auth, flow, api):
+    _second_northern_manager(flow)
+    _, review = flow.request_done()
+    flow.tx(lambda s: flow.services.engine.claim(s, review, "rm_huabei"))
+    flow.tx(lambda s: flow.services.engine.save_draft(s, review, "rm_huabei", {"comment": "私下的草稿"}))
+    api("rm_huabei")
+    assert client.get(f"/api/tasks/{review}").get_json()["draft"] == {"comment": "私下的草稿"}
+    from werkzeug.security import generate_password_hash
+
+    from engine.store.models import User
+
+    def set_password(s):
+        s.get(User, "rm_huabei2").password_hash = generate_password_hash(auth.password, method="pbkdf2:sha256:1000")
+    flow.tx(set_password)
+    api("rm_huabei2")
+    detail = client.get(f"/api/tasks/{review}").get_json()
+    assert detail["can_act"] is False and detail["draft"] is None and detail["assignee"] == "rm_huabei"
+    for action in ("claim", "complete", "draft"):
+        response = auth.api_post(f"/api/tasks/{review}/{action}", {"decision": "approve"})
+        assert response.status_code == 403, action
+        assert response.get_json()["message"] == "该任务已由 罗平 (rm_huabei) 认领"
+    response = auth.api_post(f"/api/tasks/{review}/unclaim")
+    assert response.status_code == 403 and response.get_json()["message"] == "只有认领人或管理员可以退回该任务"
+    api("admin")
+    assert auth.api_post(f"/api/tasks/{review}/unclaim").get_json()["task"]["state"] == "open"
+
+
+def test_unclaiming_an_open_task_is_refused(auth, flow, api):
+    task_id = flow.open_task(flow.start())
+    api("bj")
+    response = auth.api_post(f"/api/tasks/{task_id}/unclaim")
+    assert response.status_code == 403 and response.get_json()["message"] == "该任务未被认领"
+
+
+def test_draft_and_complete_need_a_json_object(auth, flow, api):
+    task_id = flow.open_task(flow.start())
+    api("bj")
+    for action in ("draft", "complete"):
+        response = auth.api_post(f"/api/tasks/{task_id}/{action}", "text")
+        assert response.status_code == 422 and "JSON 对象" in response.get_json()["message"]
+
+
+def test_login_body_errors(client, auth):
+    token = auth.token()
+    response = client.post("/api/login", data="login=bj", headers={"X-CSRF-Token": token,
+                                                                   "Content-Type": "text/plain"})
+    assert response.status_code == 422 and response.get_json()["error"] == 422
+    response = client.post("/api/login", json={"login": "bj"}, headers={"X-CSRF-Token": token})
+    assert response.status_code == 401 and response.get_json() == {"error": 401, "message": "登录名或密码不正确"}
+
+
+def test_start_list_and_start_validation(client, auth, api):
+    api("bj")
+    listing = client.get("/api/start").get_json()["processes"]
+    assert listing == [{"process_id": "approval", "name": "费用申请审批", "version": 1, "owner": "",
+                        "suggested_key": "2027-04-02 费用申请审批"}]
+    bad = [{"process_id": "approval", "data": []}, {"process_id": "approval", "version": "1"},
+           {"process_id": "approval", "business_key": 7}, {"process_id": "approval", "business_key": "年" * 256},
+           {"data": {}}]
+    for body in bad:
+        response = auth.api_post("/api/instances", body)
+        assert response.status_code == 422, body
+        assert response.get_json()["message"].startswith("需要 process_id (文字)")
+    reserved = auth.api_post("/api/instances", {"process_id": "approval", "data": {"_x": 1, "regions": []}})
+    assert reserved.status_code == 422
+    assert [p["field"] for p in reserved.get_json()["problems"]] == ["_x", "regions"]
+    assert auth.api_post("/api/instances", {"process_id": "approval", "version": 9}).status_code == 404
+    api("outsider")
+    assert client.get("/api/start").get_json() == {"processes": []}
+
+
+def test_errors_are_json_with_status_and_message(client, auth, api):
+    api("bj")
+    wrong_method = client.get("/api/tasks/1/claim")
+    assert wrong_method.status_code == 405 and wrong_method.get_json()["error"] == 405
+    assert wrong_method.get_json()["message"] == "该页面不支持这个操作"
+    missing = client.get("/api/tasks/424242")
+    assert missing.get_json() == {"error": 404, "message": "没有编号为 424242 的任务", "task_id": 424242}
+
+
+def test_a_task_shows_what_earlier_steps_produced(client, flow, api):
+    _, review = flow.request_done()
+    api("rm_huabei")
+    detail = client.get(f"/api/tasks/{review}").get_json()
+    assert detail["label"] == "华北" and detail["due_soon"] is False  # no business key: the scope alone
+    [earlier] = detail["earlier"]
+    assert earlier["title"] == "1 提交费用申请" and earlier["completed_by"] == "bj"
+    assert earlier["values"] == {"amount": 12.5, "purpose": "学术会议", "lines": [{"item": "场地", "cost": 12.5}]}
+
+
+def test_the_api_inbox_answers_what_the_inbox_page_shows(client, auth, flow, clock):
+    """Same filters, same order, same tasks: the page's rows and the API's list, side by side."""
+    import re
+
+    ids = []
+    for n in range(3):
+        ids.append(flow.open_task(flow.start(key=f"S-{n}")))
+        clock.advance(hours=10)
+    flow.tx(lambda s: flow.services.engine.claim(s, ids[1], "bj"))
+    clock.advance(days=2, hours=12)  # 04-06 03:00: the first two are past due (P3D), the third due in 2 hours
+    auth.login("bj")
+    for query in ("", "?due=overdue", "?due=soon", "?sort=received", "?sort=process", "?process=approval&step=request",
+                  "?process=none", "?page=2"):
+        page = client.get(f"/{query}").get_data(as_text=True)
+        shown = [int(n) for n in re.findall(r'data-task-id="(\d+)"', page)]
+        listed = [t["task_id"] for t in client.get(f"/api/tasks{query}").get_json()["tasks"]]
+        assert listed == shown, query
+        if query in ("", "?due=overdue"):
+            assert sorted(listed) == (ids if not query else ids[:2]), query

@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 
 import pytest
+from sqlalchemy import select
 
-from engine.store.models import ProcessInstance
+from engine.store.models import Grant, ProcessInstance, Role
 
 APPROVAL_PATH = "tests/fixtures/approval.bpmn"
 
@@ -71,9 +72,12 @@ def test_upload_lists_every_problem_by_element_in_chinese(client, auth, approval
     assert response.status_code == 422
     text = response.get_data(as_text=True)
     assert "文件「坏文件.bpmn」未部署" in text
-    for element_id, name, line, message in (("file", "3 费用备案", 83, "没有名为 &#39;no_such_topic&#39; 的处理程序"),
-                                            ("f4", "批准", 99, "条件被沙箱拒绝"),
-                                            ("amount", "", 34, "约束 max 需要数字")):
+    def line_of(element_id: str) -> int:
+        return approval_bytes[:approval_bytes.index(f'id="{element_id}"'.encode())].count(b"\n") + 1
+
+    for element_id, name, message in (("file", "3 费用备案", "没有名为 &#39;no_such_topic&#39; 的处理程序"),
+                                      ("f4", "批准", "条件被沙箱拒绝"), ("amount", "", "约束 max 需要数字")):
+        line = line_of(element_id)
         assert f'class="mono">{element_id}</td>' in text
         assert f">{line}</td>" in text and message in text and name in text
 
@@ -89,7 +93,7 @@ def test_admin_deploys_a_new_version(client, auth, approval_bytes):
     again = auth.post("/processes/deploy", {"file": (io.BytesIO(changed), "approval.bpmn")},
                       content_type="multipart/form-data")
     assert again.status_code == 302
-    assert "未变化" in client.get("/processes/").get_data(as_text=True)
+    assert "approval: 与第 2 版内容相同, 未生成新版本" in client.get("/processes/").get_data(as_text=True)
 
 
 def test_only_the_owner_role_may_deploy(client, auth, flow, approval_bytes):
@@ -170,3 +174,25 @@ def test_a_view_only_process_cannot_be_started(client, auth, flow, approval_byte
     assert "仅供查看" in text and 'href="/processes/approval_view/start"' not in text
     response = client.get("/processes/approval_view/start")
     assert response.status_code == 403 and "仅供查看" in response.get_data(as_text=True)
+
+
+def test_upload_warns_of_lanes_nobody_holds_and_refuses_unknown_roles(client, auth, flow, approval_bytes):
+    flow.tx(lambda s: [s.delete(g) for g in s.scalars(select(Grant).where(Grant.role == "大区经理"))])
+    auth.login("admin")
+    changed = approval_bytes.replace("1 提交".encode(), "1 填写".encode())
+    response = auth.post("/processes/deploy", {"file": (io.BytesIO(changed), "approval.bpmn")},
+                         content_type="multipart/form-data")
+    assert response.status_code == 302
+    text = client.get("/processes/").get_data(as_text=True)
+    assert "approval 第 2 版: 已部署" in text
+    assert ('<div class="alert warning" role="status">提醒 · 大区经理: 泳道「大区经理」的角色 大区经理 目前没有任何用户'
+            in text)
+    flow.tx(lambda s: s.add_all([Role(name=n, aliases=[]) for n in ("办事处", "大区经理", "财务部")]))
+    renamed = changed.replace('name="办事处"'.encode(), 'name="营业部"'.encode())
+    response = auth.post("/processes/deploy", {"file": (io.BytesIO(renamed), "approval.bpmn")},
+                         content_type="multipart/form-data")
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert "泳道「营业部」不是已知的角色 (已知角色: 办事处、大区经理、财务部)" in text
+    assert 'class="mono">lane_office</td>' in text
+    assert "提醒 (不影响部署)" in text and "lane_rm" in text  # the warning is listed too

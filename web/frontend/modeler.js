@@ -11,10 +11,13 @@ import {
 import CamundaBehaviorsModule from 'camunda-bpmn-js-behaviors/lib/camunda-platform';
 import camundaModdle from 'camunda-bpmn-moddle/resources/camunda.json';
 
+import smflowPropertiesModule from './smflow_properties';
+
 import 'bpmn-js/dist/assets/diagram-js.css';
 import 'bpmn-js/dist/assets/bpmn-js.css';
 import 'bpmn-js/dist/assets/bpmn-font/css/bpmn-embedded.css';
 import '@bpmn-io/properties-panel/dist/assets/properties-panel.css';
+import './modeler_extra.css';
 
 // Chinese labels for the palette, the context pad and the panel's main groups (anything else stays English).
 const ZH = {
@@ -62,6 +65,8 @@ const messages = JSON.parse(page.getAttribute('data-messages'));
 const statusBox = document.getElementById('modeler-status');
 const problemBox = document.getElementById('modeler-problems');
 const problemList = problemBox.querySelector('ol');
+const warningBox = document.getElementById('modeler-warnings');
+const warningList = warningBox.querySelector('ol');
 const buttons = {
   validate: document.getElementById('modeler-validate'),
   deploy: document.getElementById('modeler-deploy'),
@@ -77,6 +82,8 @@ const modeler = new BpmnModeler({
     BpmnPropertiesProviderModule,
     CamundaPlatformPropertiesProviderModule,
     CamundaBehaviorsModule,
+    smflowPropertiesModule(JSON.parse(page.getAttribute('data-panel') || '{}'),
+      JSON.parse(page.getAttribute('data-topics') || '[]')),
     translateModule(lang)
   ],
   moddleExtensions: { camunda: camundaModdle }
@@ -84,7 +91,6 @@ const modeler = new BpmnModeler({
 window.smflowModeler = modeler; // for the browser tests and for anyone debugging in the console
 
 let dirty = false;
-let problemIds = [];
 
 function say(text, kind) {
   statusBox.textContent = text;
@@ -127,12 +133,19 @@ function holdsId(node, id, seen) {
   return Object.keys(node).some((key) => key.charAt(0) !== '$' && holdsId(node[key], id, seen));
 }
 
+// Every element named by a problem gets a marker (red for errors, orange for warnings) and a badge overlay.
+const MARKS = { error: 'smflow-problem', warning: 'smflow-warning' };
+let marked = [];
+
 function clearProblems() {
   const canvas = modeler.get('canvas');
-  problemIds.forEach((id) => { if (modeler.get('elementRegistry').get(id)) { canvas.removeMarker(id, 'smflow-problem'); } });
-  problemIds = [];
-  problemList.textContent = '';
+  const registry = modeler.get('elementRegistry');
+  marked.forEach(({ id, marker }) => { if (registry.get(id)) { canvas.removeMarker(id, marker); } });
+  marked = [];
+  modeler.get('overlays').remove({ type: 'smflow-problem' });
+  [ problemList, warningList ].forEach((list) => { list.textContent = ''; });
   problemBox.hidden = true;
+  warningBox.hidden = true;
 }
 
 function showElement(element) {
@@ -152,12 +165,22 @@ function showElement(element) {
   canvas.viewbox({ x: box.x + box.width / 2 - width / 2, y: box.y + box.height / 2 - height / 2, width, height });
 }
 
-function showProblems(problems) {
-  clearProblems();
+function badge(element, kind, count) {
+  const html = document.createElement('div');
+  html.className = 'smflow-badge ' + kind;
+  html.setAttribute('data-element-id', element.id);
+  html.textContent = messages[kind + '_badge'] + (count > 1 ? ' ×' + count : '');
+  html.title = messages[kind + '_badge'];
+  modeler.get('overlays').add(element.id, 'smflow-problem', { position: { top: -14, right: 14 }, html });
+}
+
+function listProblems(problems, kind, list) {
   const canvas = modeler.get('canvas');
+  const counts = new Map();
   problems.forEach((problem) => {
     const element = drawnElementFor(problem.element_id);
     const item = document.createElement('li');
+    item.className = 'problem-' + kind;
     const what = [ problem.element_name, problem.element_id ].filter(Boolean).join(' · ');
     const where = problem.line ? format(messages.line, { n: problem.line }) : '';
     const label = document.createElement(element ? 'button' : 'span');
@@ -167,10 +190,7 @@ function showProblems(problems) {
       label.type = 'button';
       label.setAttribute('data-element-id', element.id);
       label.addEventListener('click', () => showElement(element));
-      if (!problemIds.includes(element.id)) {
-        canvas.addMarker(element.id, 'smflow-problem');
-        problemIds.push(element.id);
-      }
+      counts.set(element, (counts.get(element) || 0) + 1);
     } else if (problem.element_id) {
       label.title = messages.no_element;
     }
@@ -185,9 +205,21 @@ function showProblems(problems) {
     message.className = 'problem-message';
     message.textContent = problem.message;
     item.appendChild(message);
-    problemList.appendChild(item);
+    list.appendChild(item);
   });
+  counts.forEach((count, element) => {
+    canvas.addMarker(element.id, MARKS[kind]);
+    marked.push({ id: element.id, marker: MARKS[kind] });
+    badge(element, kind, count);
+  });
+}
+
+function showProblems(problems, warnings) {
+  clearProblems();
+  listProblems(problems, 'error', problemList);
+  listProblems(warnings || [], 'warning', warningList);
   problemBox.hidden = problems.length === 0;
+  warningBox.hidden = !warnings || warnings.length === 0;
 }
 
 // -- talking to smflow -----------------------------------------------------------------------------
@@ -235,14 +267,20 @@ function validate() {
   return run(async () => {
     say(messages.validating);
     const answer = await post(page.getAttribute('data-validate-url'), await currentXml());
+    const warnings = answer.warnings || [];
     if (answer.ok) {
-      clearProblems();
-      say(messages.valid, 'success');
+      showProblems([], warnings);
+      if (warnings.length) {
+        say(format(messages.valid_with_warnings, { n: warnings.length }), 'warning');
+      } else {
+        say(messages.valid, 'success');
+      }
       page.setAttribute('data-validation', 'ok');
       return;
     }
-    showProblems(answer.problems || []);
-    say(answer.message || format(messages.problems, { n: (answer.problems || []).length }), 'error');
+    showProblems(answer.problems || [], warnings);
+    say((answer.message || format(messages.problems, { n: (answer.problems || []).length })) + ' — ' +
+      format(messages.blocked, { n: (answer.problems || []).length }), 'error');
     page.setAttribute('data-validation', 'problems');
   });
 }
@@ -259,19 +297,24 @@ function deploy() {
     say(messages.deploying);
     const answer = await post(page.getAttribute('data-deploy-url'), await currentXml());
     if (!answer.ok) {
-      showProblems(answer.problems || []);
+      showProblems(answer.problems || [], answer.warnings || []);
       say(messages.deploy_failed + ': ' + answer.message, 'error');
+      page.setAttribute('data-validation', 'problems');
       return;
     }
-    clearProblems();
+    showProblems([], answer.warnings || []);
     setDirty(false);
     say('', 'success');
     answer.results.forEach((result) => {
       const line = document.createElement('div');
-      line.className = 'deploy-result';
+      line.className = 'deploy-result ' + result.status;
       line.setAttribute('data-version', result.version);
+      line.setAttribute('data-status', result.status);
       line.append(result.message + ' — ', link(messages.open_diagram, result.diagram_url), ' · ',
         link(messages.open_edit, result.edit_url));
+      if (result.compare_url) {
+        line.append(' · ', link(messages.open_compare, result.compare_url));
+      }
       statusBox.appendChild(line);
     });
     page.setAttribute('data-deployed', answer.results.map((r) => r.process_id + ':' + r.version).join(' '));

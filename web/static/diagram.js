@@ -1,4 +1,5 @@
-// Draws a BPMN file with the bpmn-js navigated viewer and marks current (orange) and finished (green) elements.
+// Draws a BPMN file with the bpmn-js navigated viewer and marks finished (green) and current (orange) elements, the
+// sequence flows taken (blue) and, under each current step, who holds it. Names go in as text, never as HTML.
 (function () {
   'use strict';
   var box = document.getElementById('diagram');
@@ -22,6 +23,29 @@
     var canvas = viewer.get('canvas');
     ids.forEach(function (id) {
       if (registry.get(id)) { canvas.addMarker(id, marker); }
+    });
+  }
+
+  function markFlows(pairs) {
+    var taken = {};
+    pairs.forEach(function (pair) { taken[pair[0] + '\u0000' + pair[1]] = true; });
+    var canvas = viewer.get('canvas');
+    viewer.get('elementRegistry').filter(function (element) {
+      return element.type === 'bpmn:SequenceFlow' && element.source && element.target &&
+        taken[element.source.id + '\u0000' + element.target.id];
+    }).forEach(function (flow) { canvas.addMarker(flow.id, 'smflow-taken'); });
+  }
+
+  function holders(map) {
+    var overlays = viewer.get('overlays');
+    var registry = viewer.get('elementRegistry');
+    Object.keys(map).forEach(function (id) {
+      var shape = registry.get(id);
+      if (!shape) { return; }
+      var note = document.createElement('div');
+      note.className = 'smflow-holder';
+      note.textContent = map[id];  // text only: a name can never become markup
+      overlays.add(id, { position: { top: shape.height + 4, left: 0 }, html: note });
     });
   }
 
@@ -53,6 +77,8 @@
       var active = JSON.parse(box.getAttribute('data-active') || '[]');
       mark(JSON.parse(box.getAttribute('data-done') || '[]'), 'smflow-done');
       mark(active, 'smflow-active');
+      markFlows(JSON.parse(box.getAttribute('data-flows') || '[]'));
+      holders(JSON.parse(box.getAttribute('data-holders') || '{}'));
       focus(active);
       box.setAttribute('data-state', 'ready');
     })

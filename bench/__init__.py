@@ -1,0 +1,1 @@
+"""smflow's benchmarks: `python -m bench all` (see bench/README.md)."""

@@ -1,0 +1,52 @@
+"""Lanes against the organisation: a lane that gives user tasks names a role; warn when nobody holds it.
+
+Pure: the caller passes the role names (with aliases) and the roles someone holds; no database here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .errors import Problem
+from .spiff_dialect import NSMAP
+
+BPMN = "{{{}}}".format(NSMAP["bpmn"])
+
+
+def _task_lanes(root) -> list:
+    """The lanes of executable processes that hold at least one user task (directly or in a nested lane)."""
+    found = []
+    for process in root.iter(BPMN + "process"):
+        if process.get("isExecutable", "true") != "true":
+            continue
+        user_tasks = {t.get("id") for t in process.iter(BPMN + "userTask")}
+        for lane in process.iter(BPMN + "lane"):
+            if {ref.text.strip() for ref in lane.iter(BPMN + "flowNodeRef") if ref.text} & user_tasks:
+                found.append(lane)
+    return found
+
+
+def _problem(lane, message: str) -> Problem:
+    return Problem(message, element_id=lane.get("id"), element_name=lane.get("name"), line=lane.sourceline)
+
+
+def lane_problems(root, role_names: Mapping[str, str], staffed: set[str]) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings) for the lanes of a parsed file.
+
+    `role_names` maps every role name and alias to its role; when it is empty (no organisation loaded yet)
+    lane names cannot be checked and only the warnings are given. `staffed` holds the roles someone holds.
+    """
+    errors, warnings = [], []
+    for lane in _task_lanes(root):
+        name = (lane.get("name") or "").strip()
+        if not name:
+            errors.append(_problem(lane, "泳道没有名称: 泳道名称就是处理其中任务的角色"))
+            continue
+        if role_names and name not in role_names:
+            known = "、".join(sorted(set(role_names.values())))
+            errors.append(_problem(lane, f"泳道「{name}」不是已知的角色 (已知角色: {known})"))
+            continue
+        role = role_names.get(name, name)
+        if role not in staffed:
+            warnings.append(_problem(lane, f"泳道「{name}」的角色 {role} 目前没有任何用户, 其中的任务将无人处理"))
+    return errors, warnings

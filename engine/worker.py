@@ -1,0 +1,163 @@
+"""`smflow worker`: rounds of background work, each piece in a unit of work of its own.
+
+A round starts the calendar's due periods, fires due timers, runs due jobs under a lease and sends queued
+e-mails. Any number of workers may run on PostgreSQL; on SQLite run one. An error in one piece is reported
+and the round goes on with the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from .clock import Clock
+from .engine import Engine
+from .errors import SmflowError, StaleAction
+from .mailer import Mailer
+from .store.unit_of_work import in_transaction
+
+DEFAULT_LEASE = timedelta(minutes=5)
+
+
+class ShiftedClock(Clock):
+    """The test clock: starts at a given moment and runs on from there at the wall clock's pace."""
+
+    def __init__(self, start: datetime):
+        if start.tzinfo is None:
+            raise ValueError("ShiftedClock needs an aware datetime")
+        self._start, self._began = start, time.monotonic()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=time.monotonic() - self._began)
+
+
+@dataclass
+class Report:
+    started: int = 0
+    fired: int = 0
+    jobs_done: int = 0
+    jobs_retry: int = 0
+    incidents: int = 0
+    mails_sent: int = 0
+    errors: int = 0
+    messages: list[str] = field(default_factory=list)
+
+    def busy(self) -> bool:
+        return any(v for k, v in asdict(self).items() if k != "messages")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def worker_id() -> str:
+    """Who holds a lease: host, process and a random part (a restarted process is someone else)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(self, engine: Engine, sessions: sessionmaker[Session], lease: timedelta = DEFAULT_LEASE,
+                 batch: int = 10, mailer: Mailer | None = None, owner: str | None = None,
+                 log: Callable[[str], None] | None = None):
+        self.engine = engine
+        self.sessions = sessions
+        self.lease = lease
+        self.batch = batch
+        self.mailer = mailer
+        self.owner = owner or worker_id()
+        self.log = log or (lambda _message: None)
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the worker to stop after the job at hand (safe from a signal handler)."""
+        self._stopping.set()
+
+    def tx(self, work):
+        return in_transaction(self.sessions, work)
+
+    def run_once(self) -> Report:
+        """Everything due now: calendar periods, timers, jobs (until none is left), e-mails."""
+        report = Report()
+        attempt = self._attempt(report)
+        for due in attempt(lambda s: self.engine.due_periods(s)) or []:
+            try:
+                self.tx(lambda s, d=due: self.engine.start_period(s, d))
+                report.started += 1
+            except StaleAction:
+                pass  # another worker started this period first
+            except Exception as exc:  # noqa: BLE001 - reported, the round goes on
+                self._error(report, exc)
+        for instance_id in attempt(lambda s: self.engine.due_timer_instances(s)) or []:
+            report.fired += bool(attempt(lambda s, i=instance_id: self.engine.fire_timers(s, i)))
+        self._run_jobs(report, attempt)
+        if self.mailer is not None:
+            while True:
+                sent, failed = attempt(lambda s: self.mailer.send_batch(s, self.engine.clock.now())) or (0, 0)
+                report.mails_sent += sent
+                report.errors += failed
+                if not sent or failed:
+                    break
+        return report
+
+    def _run_jobs(self, report: Report, attempt) -> None:
+        while not self._stopping.is_set():
+            claimed = attempt(lambda s: self.engine.claim_jobs(s, self.owner, self.lease, self.batch)) or []
+            if not claimed:
+                return
+            for job_id in claimed:
+                if self._stopping.is_set():
+                    break
+                try:
+                    outcome = self.tx(lambda s, j=job_id: self.engine.run_job(s, j, self.owner))
+                except Exception as exc:  # noqa: BLE001 - counted as a failed attempt, so a poison job ends
+                    self._error(report, exc)
+                    message = exc.message if isinstance(exc, SmflowError) else f"{type(exc).__name__}: {exc}"
+                    outcome = attempt(lambda s, j=job_id, m=message: self.engine.job_crashed(s, j, self.owner, m))
+                if outcome == "done":
+                    report.jobs_done += 1
+                elif outcome == "retry":
+                    report.jobs_retry += 1
+                elif outcome == "incident":
+                    report.incidents += 1
+
+    def run_forever(self, interval: float) -> None:
+        """Rounds every `interval` seconds until `stop()`; claimed jobs not yet run are handed back."""
+        while not self._stopping.is_set():
+            report = self.run_once()
+            if report.busy():
+                self.log(describe(report))
+            self._stopping.wait(interval)
+        released = self._attempt(Report())(lambda s: self.engine.release_jobs(s, self.owner)) or 0
+        if released:
+            self.log(f"已交还 {released} 个未执行的任务")
+
+    def _attempt(self, report: Report):
+        def attempt(work):
+            try:
+                return self.tx(work)
+            except Exception as exc:  # noqa: BLE001 - one broken unit of work must not stop the worker
+                self._error(report, exc)
+                return None
+        return attempt
+
+    def _error(self, report: Report, exc: Exception) -> None:
+        report.errors += 1
+        if isinstance(exc, SmflowError):
+            text = f"错误: {exc.message}"
+        else:
+            text = f"错误 (程序缺陷, 请报告): {type(exc).__name__}: {exc}"
+        report.messages.append(text)
+        self.log(text)
+
+
+def describe(report: Report) -> str:
+    return (f"启动 {report.started} 个定时流程, 触发 {report.fired} 个实例的定时器, "
+            f"完成 {report.jobs_done} 个服务任务 (待重试 {report.jobs_retry}, 转为事故 {report.incidents}), "
+            f"发送 {report.mails_sent} 封邮件, 出错 {report.errors} 次")

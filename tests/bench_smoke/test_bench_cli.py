@@ -1,0 +1,23 @@
+"""`python -m bench engine --json` runs and prints the figures the issue asks for (no timing is checked)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_engine_json_prints_the_three_rates(postgres_url):
+    admin_url = postgres_url.rsplit("/", 1)[0] + "/test"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "engine", "--json", "--no-report", "--instances", "1", "--sm13-instances", "0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "SMFLOW_BENCH_PG_URL": admin_url})
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    for key in ("sqlite_completions_per_s", "postgres_completions_per_s", "spiff_in_memory_completions_per_s"):
+        assert figures[key] > 0, key
+    assert figures["details"]["seq20"]["sqlite"]["completions"] == 20
+    assert "实例 1/1" in result.stderr  # progress goes to stderr

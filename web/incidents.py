@@ -1,0 +1,40 @@
+"""事故: service tasks that gave up (retries used up, or a failure retrying cannot fix), for administrators."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, render_template, url_for
+
+from engine.errors import NotPermitted
+from engine.store import jobs
+
+from .app import db, engine, tx
+from .auth import login_required
+from .i18n import localtime, t
+
+bp = Blueprint("incidents", __name__, url_prefix="/incidents")
+
+
+def _admin_only() -> None:
+    if not g.actor.is_admin:
+        raise NotPermitted("只有管理员可以查看和处理事故")
+
+
+@bp.get("/")
+@login_required
+def index():
+    _admin_only()
+    rows = [{"id": job.id, "instance_id": instance.id, "process_id": instance.process_id,
+             "business_key": instance.business_key or "", "element_id": job.element_id or "", "topic": job.topic,
+             "error": job.last_error or "", "attempts": job.attempts, "since": localtime(job.due_at)}
+            for job, instance in jobs.incidents(db())]
+    return render_template("incidents/index.html", incidents=rows)
+
+
+@bp.post("/<int:job_id>/retry")
+@login_required
+def retry(job_id: int):
+    """Run the service task again after the cause was fixed; it gets a fresh series of retries."""
+    went_through = tx(lambda s: engine().retry_now(s, job_id, g.actor.login))
+    flash(t("instance.retried_ok" if went_through else "instance.retried_failed"),
+          "success" if went_through else "error")
+    return redirect(url_for("incidents.index"))

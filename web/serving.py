@@ -1,0 +1,64 @@
+"""`smflow serve`: the web app under gunicorn (several processes), with a `smflow worker` process beside it.
+
+Every gunicorn worker builds its own app (and database pool) after the fork; the schema was created or
+checked once before. The background worker is a separate process rather than a thread in each web process:
+on SQLite there must be only one, and on PostgreSQL it keeps slow handlers out of the web processes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+
+from gunicorn.app.base import BaseApplication
+
+from engine.store.db import database_url
+
+
+def worker_command(url: str, interval: float) -> list[str]:
+    return [sys.executable, "-c", "from web.cli import main; main()", "--db", url, "worker",
+            "--interval", str(interval)]
+
+
+def serve_app(db_url: str | None, host: str, port: int, web_workers: int, with_worker: bool, interval: float,
+              dev: bool, echo: Callable[[str], None]) -> None:
+    url = database_url(db_url)
+    background = subprocess.Popen(worker_command(url, interval)) if with_worker else None
+    echo(f"smflow 网页: http://{host}:{port}/  ({'werkzeug' if dev else f'gunicorn × {web_workers}'}; Ctrl+C 退出)"
+         + (f" · 后台任务进程 {background.pid}" if background else ""))
+    try:
+        if dev:
+            from .app import create_app
+
+            create_app({"DATABASE_URL": url}).run(host=host, port=port, threaded=True)
+        else:
+            _Gunicorn(url, {"bind": f"{host}:{port}", "workers": web_workers, "worker_class": "gthread",
+                            "threads": 4, "timeout": 120, "graceful_timeout": 10}).run()
+    finally:
+        if background is not None:
+            background.terminate()
+            try:
+                background.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                background.kill()
+
+
+class _Gunicorn(BaseApplication):
+    """gunicorn run from our command line, with our options, loading the app in each worker process."""
+
+    def __init__(self, url: str, options: dict):
+        self.url = url
+        self.options = options
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+        if "control_socket_disable" in self.cfg.settings:  # gunicorn ≥ 25: one shared socket path per user
+            self.cfg.set("control_socket_disable", True)
+
+    def load(self):
+        from .app import create_app
+
+        return create_app({"DATABASE_URL": self.url})
