@@ -45,7 +45,7 @@ def wall_now() -> datetime:
 def period_label(process_name: str | None, process_id: str) -> str:
     """"SM1.3 月度销售计划制定流程" → "月度销售计划": the manual's code and the word 流程 add nothing to a key."""
     label = re.sub(r"^[A-Za-z]+\d+(?:\.\d+)*\s*", "", process_name or "").strip()
-    for suffix in ("制定流程", "流程"):
+    for suffix in ("的制定流程", "制定流程", "的流程", "流程"):
         if label.endswith(suffix) and len(label) > len(suffix):
             label = label[: -len(suffix)]
             break

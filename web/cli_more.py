@@ -13,7 +13,7 @@ from engine.fidelity import lint_bpmn, load_step_table
 
 from .cli import Context, _json_flag, main, pass_ctx, users
 from .cli_output import emit, table
-from .demo import demo_data, deploy_manual, load_organisation
+from .demo import demo_data, deploy_manual, load_organisation, start_samples
 
 
 @main.command()
@@ -53,6 +53,7 @@ def demo_load(c: Context):
     now = c.engine.clock.now()
     c.tx(lambda s: load_organisation(s, data, now, click.echo))
     c.tx(lambda s: deploy_manual(s, c.engine, "admin", click.echo))
+    c.tx(lambda s: start_samples(s, c.engine, now, click.echo))
     click.echo("\n演示账号 (密码均为下列所示):")
     click.echo(table(["登录名", "姓名", "角色@范围", "密码"],
                      [[u["login"], u["name"], ", ".join(f"{g['role']}@{g['scope']}" for g in u["grants"]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from importlib.resources import files
 
 from sqlalchemy import select
@@ -11,7 +12,9 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from engine import Engine
-from engine.store import org
+from engine.clock import COMPANY_TZ
+from engine.scheduling import period_label
+from engine.store import definitions, instances, org
 from engine.store.models import Customer, OrgUnit, Role, User
 
 MANUAL_FILES = ["SM1_1.bpmn", "SM1_2.bpmn", "SM1_3.bpmn", "SM2_1.bpmn", "SM2_2.bpmn"]
@@ -77,3 +80,24 @@ def deploy_manual(session: Session, engine: Engine, by: str | None, progress: Ca
                            for r in deployed)
         progress(f"流程 {n}/{len(MANUAL_FILES)}: {states}")
     return results
+
+
+def start_samples(session: Session, engine: Engine, now: datetime, progress: Callable[[str], None]) -> list[int]:
+    """A few running instances, so that a newcomer's first login finds work in the inbox (idempotent).
+
+    The calendar starts SM1.2, SM1.3 and SM2.2 by itself from their first period on; until then the demo starts
+    next month's sales plan (office reps forecast first), the annual plan and a distributor selection.
+    """
+    local = now.astimezone(COMPANY_TZ)
+    next_month = datetime(local.year + local.month // 12, local.month % 12 + 1, 2, 9, tzinfo=COMPANY_TZ)
+    samples = [("SM1_3", "planning", next_month.strftime("%Y-%m"), next_month),
+               ("SM1_1", "vp", str(local.year + 1), None),
+               ("SM2_1", "sales_dev", local.strftime("%Y-%m"), None)]
+    started = []
+    for process_id, login, period, started_at in samples:
+        definition = definitions.get_version(session, process_id, None)
+        key = f"{period} {period_label(definition.name, process_id)}"
+        if instances.by_business_key(session, process_id, key) is None:
+            started.append(engine.start(session, process_id, login, business_key=key, started_at=started_at))
+            progress(f"示例流程: {key} (由 {login} 发起)")
+    return started

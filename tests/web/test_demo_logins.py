@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from click.testing import CliRunner
@@ -25,6 +26,15 @@ def test_demo_load_prints_a_login_for_every_role_that_logs_in(tmp_path, clock):
     roles = {g["role"] for u in demo_data()["users"] for g in u["grants"]}
     assert {grant.split("@")[0] for grant, _ in printed.values()} == roles
     assert {u["login"] for u in demo_data()["users"]} == set(printed)
+    # A first login finds work: the demo starts next month's sales plan, the annual plan and a selection.
+    samples = re.findall(r"示例流程: (.+) \(由 (\w+) 发起\)", result.output)
+    assert [login for _key, login in samples] == ["planning", "vp", "sales_dev"]
+    assert samples[1][0].endswith(" 年度销售目标、营销计划和预算编制")
+    again = CliRunner().invoke(main, ["--db", url, "demo", "load"], catch_exceptions=False)
+    assert again.exit_code == 0 and "示例流程" not in again.output  # loading twice starts nothing more
+    for login, step in (("office_huabei_beijing", "SM1_3"), ("vp", "SM1_1"), ("sales_dev", "SM2_1")):
+        listed = CliRunner().invoke(main, ["--db", url, "--json", "tasks", "--as", login], catch_exceptions=False)
+        assert step in {task["process_id"] for task in json.loads(listed.stdout)}, login
 
     app = create_app({"TESTING": True, "SECRET_KEY": "k", "DATABASE_URL": url, "SMFLOW_CLOCK": clock})
     try:
