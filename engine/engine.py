@@ -18,8 +18,8 @@ from . import instance_migration, lane_roles, versions
 from .clock import COMPANY_TZ, Clock
 from .errors import HandlerFailed, NotPermitted, Problem, SmflowError, StaleAction, ValidationFailed, WorkflowError
 from .forms import clean_draft, json_problem, validate_submission
-from .paths import taken_flows
 from .handler_api import HandlerContext, HandlerRegistry
+from .paths import taken_flows
 from .routing import ACTIVE_STATES, CLAIMED, COMPLETED, OPEN, Actor, TaskRef, can_unclaim, why_not
 from .runtime import Runtime, find_task
 from .sandbox import Sandbox
