@@ -111,3 +111,28 @@ def sqlite_env(sqlite_url, clock):
     environment = Env(sqlite_url, clock)
     yield environment
     environment.db.dispose()
+
+
+# -- the browser: Debian's Chromium driven by Playwright, one per run (tests/browser, tests/security) --------
+CHROMIUM = Path("/usr/bin/chromium")
+VIEWER = Path(__file__).parents[1] / "web" / "static" / "build" / "bpmn-js" / "bpmn-navigated-viewer.production.min.js"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Fails (never skips) when Chromium, Playwright or the front-end build (`npm ci`) is missing.
+
+    One for the whole run: Playwright's sync API cannot start a second one while the first is open."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium fonts-wqy-microhei", pytrace=False)
+    if not VIEWER.exists():
+        pytest.fail("bpmn-js is not built: run `npm ci` (its postinstall copies bpmn-js to web/static/build/)",
+                    pytrace=False)
+    from playwright.sync_api import sync_playwright  # an ImportError here fails the run, as it should
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()

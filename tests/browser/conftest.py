@@ -17,8 +17,6 @@ from engine.store.unit_of_work import in_transaction
 from web.app import create_app
 
 ROOT = Path(__file__).parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-VIEWER = ROOT / "web" / "static" / "build" / "bpmn-js" / "bpmn-navigated-viewer.production.min.js"
 SHOTS = Path(__file__).parent / "screenshots"
 APPROVAL = (ROOT / "tests" / "fixtures" / "approval.bpmn").read_bytes()
 PASSWORD = "secret-pw"
@@ -28,27 +26,6 @@ PEOPLE = [
     ("rm_huadong", "韩国栋", [("大区经理", "华东")]),
     ("admin", "系统管理员", [("admin", "*")]),
 ]
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
-
-
-def _require_tools() -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium fonts-wqy-microhei", pytrace=False)
-    if not VIEWER.exists():
-        pytest.fail("bpmn-js is not built: run `npm ci` (its postinstall copies bpmn-js to web/static/build/)",
-                    pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    _require_tools()
-    from playwright.sync_api import sync_playwright  # an ImportError here fails the run, as it should
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
 
 
 class Live:

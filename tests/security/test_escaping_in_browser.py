@@ -4,30 +4,20 @@ the Content-Security-Policy, which would merely stop an injected script from run
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from engine.store import tasks
 from engine.store.models import User
 from engine.store.unit_of_work import in_transaction
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
 PAYLOAD = '<img src="x" class="injected" onerror="window.__xss=1"><script>window.__xss=2</script>'
 
 
 @pytest.fixture
-def page():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium fonts-wqy-microhei", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield browser.new_page()
-        browser.close()
+def page(browser):
+    tab = browser.new_page()
+    yield tab
+    tab.close()
 
 
 def test_html_in_names_and_data_is_text_in_the_browser(demo_app, live, page):
