@@ -91,14 +91,17 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from . import (
         api,
+        attachments,
         auth,
         csrf,
         errors,
         history,
         i18n,
         inbox,
+        incidents,
         instances,
         modeler,
+        notifications,
         openapi,
         process_versions,
         processes,
@@ -108,16 +111,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
-    for blueprint in (auth.bp, i18n.bp, inbox.bp, instances.bp, processes.bp, modeler.bp, api.bp,
-                      start.bp, history.bp, openapi.bp, process_versions.bp):
+    for blueprint in (auth.bp, i18n.bp, inbox.bp, instances.bp, processes.bp, modeler.bp, api.bp, start.bp,
+                      history.bp, openapi.bp, process_versions.bp, attachments.bp, notifications.bp, incidents.bp):
         app.register_blueprint(blueprint)
-    from . import attachments  # task form uploads and their downloads (issue 4)
-
-    app.register_blueprint(attachments.bp)
-    from . import incidents, notifications  # the bell and the administrators' incidents (issue 6)
-
-    app.register_blueprint(notifications.bp)
-    app.register_blueprint(incidents.bp)
     return app
 
 
