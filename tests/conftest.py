@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -21,10 +22,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
 PG_ADMIN_URL = os.environ.get("SMFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A fresh PostgreSQL database for this test run, dropped afterwards."""
-    name = f"smflow_test_{uuid.uuid4().hex[:10]}"
+@contextmanager
+def scratch_postgres(prefix: str):
+    """A new PostgreSQL database at the newest schema; its URL, and the database dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -32,10 +33,26 @@ def postgres_url():
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh PostgreSQL database for this test run, dropped afterwards."""
+    with scratch_postgres("smflow_test") as url:
+        yield url
+
+
+@pytest.fixture
+def own_postgres_url():
+    """A PostgreSQL database for one test (e.g. one whose worker processes leave many rows behind)."""
+    with scratch_postgres("smflow_one") as url:
+        yield url
 
 
 def _empty_tables(engine) -> None:

@@ -5,14 +5,13 @@ They fail (never skip) when Chromium, Playwright or the front-end build (`npm ci
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
+from driving import ApprovalFlow, serving
 from werkzeug.security import generate_password_hash
-from werkzeug.serving import make_server
 
-from engine.store import org, tasks
+from engine.store import org
 from engine.store.unit_of_work import in_transaction
 from web.app import create_app
 
@@ -28,24 +27,12 @@ PEOPLE = [
 ]
 
 
-class Live:
+class Live(ApprovalFlow):
     """The running app, its URL, and a way to set up state through the engine."""
 
     def __init__(self, app, url: str):
-        self.app, self.url = app, url
-        self.services = app.extensions["smflow"]
-
-    def tx(self, work):
-        return in_transaction(self.services.sessions, work)
-
-    def start(self, office: str = "华北/北京办事处", by: str = "bj", key: str | None = None) -> int:
-        return self.tx(lambda s: self.services.engine.start(s, "approval", by, {"office": office}, None, key))
-
-    def open_task(self, instance_id: int) -> int:
-        return self.tx(lambda s: tasks.active_for_instance(s, instance_id)[0].id)
-
-    def complete(self, task_id: int, login: str, data: dict) -> None:
-        self.tx(lambda s: self.services.engine.complete(s, task_id, login, data))
+        super().__init__(app)
+        self.url = url
 
 
 @pytest.fixture
@@ -62,13 +49,8 @@ def live(sqlite_url, clock):
         app.extensions["smflow"].engine.deploy(s, APPROVAL, "approval.bpmn", "admin")
 
     in_transaction(app.extensions["smflow"].sessions, seed)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Live(app, f"http://127.0.0.1:{server.server_port}")
-    server.shutdown()
-    thread.join(timeout=5)
-    server.server_close()
+    with serving(app) as url:
+        yield Live(app, url)
     app.extensions["smflow"].sessions.kw["bind"].dispose()
 
 

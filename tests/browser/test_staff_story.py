@@ -8,13 +8,12 @@ Screenshots go to tests/browser/artifacts/ (git-ignored).
 from __future__ import annotations
 
 import re
-import threading
 from pathlib import Path
 
 import pytest
+from driving import serving
 from playwright.sync_api import expect
 from werkzeug.security import generate_password_hash
-from werkzeug.serving import make_server
 
 from engine.store import org, tasks
 from engine.store.unit_of_work import in_transaction
@@ -43,14 +42,9 @@ def demo(sqlite_url, clock):
         services.engine.deploy(s, FORECAST, "forecast_review.bpmn", "admin")
 
     in_transaction(services.sessions, seed)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    app.url = f"http://127.0.0.1:{server.server_port}"
-    yield app
-    server.shutdown()
-    thread.join(timeout=5)
-    server.server_close()
+    with serving(app) as url:
+        app.url = url
+        yield app
     services.sessions.kw["bind"].dispose()
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
+from driving import serving
 from support import ARTIFACTS, make_demo_app
-from werkzeug.serving import make_server
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -25,10 +23,5 @@ def demo_app(sqlite_url, clock):
 @pytest.fixture
 def live(demo_app):
     """The demo app behind a real HTTP server (werkzeug, threaded)."""
-    server = make_server("127.0.0.1", 0, demo_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-    server.server_close()
+    with serving(demo_app) as url:
+        yield url

@@ -6,9 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
+from driving import ApprovalFlow
 from werkzeug.security import generate_password_hash
 
-from engine.store import org, tasks
+from engine.store import org
 from web.app import create_app
 
 APPROVAL = (Path(__file__).parents[1] / "fixtures" / "approval.bpmn").read_bytes()
@@ -92,28 +93,7 @@ def auth(client):
     return AuthActions(client)
 
 
-class Flow:
-    """Drive the approval process directly through the engine (the web layer is what is under test)."""
-
-    def __init__(self, app):
-        self.app = app
-        self.services = app.extensions["smflow"]
-
-    def tx(self, work):
-        from engine.store.unit_of_work import in_transaction
-
-        return in_transaction(self.services.sessions, work)
-
-    def start(self, office: str = "华北/北京办事处", by: str = "bj", key: str | None = None) -> int:
-        return self.tx(lambda s: self.services.engine.start(s, "approval", by, {"office": office}, None, key))
-
-    def open_task(self, instance_id: int) -> int:
-        """The id of the instance's active task."""
-        return self.tx(lambda s: tasks.active_for_instance(s, instance_id)[0].id)
-
-    def complete(self, task_id: int, login: str, data: dict) -> None:
-        self.tx(lambda s: self.services.engine.complete(s, task_id, login, data))
-
+class Flow(ApprovalFlow):
     def request_done(self, office: str = "华北/北京办事处", by: str = "bj") -> tuple[int, int]:
         """Start an instance and submit step 1; returns (instance id, the review task's id)."""
         instance_id = self.start(office, by)

@@ -17,7 +17,6 @@ from handlers import default_registry
 
 HERE = Path(__file__).parent
 SMFLOW = [sys.executable, "-c", "from web.cli import main; main()"]
-PG_ADMIN_URL = os.environ.get("SMFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def slow_handlers():

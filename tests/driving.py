@@ -1,0 +1,47 @@
+"""Test helpers shared across the test folders (importable from any of them: tests/ is on the path)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from werkzeug.serving import make_server
+
+from engine.store import tasks
+from engine.store.unit_of_work import in_transaction
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """The app behind a real HTTP server (werkzeug, threaded, a free port); yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+
+
+class ApprovalFlow:
+    """Drive the approval fixture process directly through the engine (the web layer is what is under test)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.services = app.extensions["smflow"]
+
+    def tx(self, work):
+        return in_transaction(self.services.sessions, work)
+
+    def start(self, office: str = "华北/北京办事处", by: str = "bj", key: str | None = None) -> int:
+        return self.tx(lambda s: self.services.engine.start(s, "approval", by, {"office": office}, None, key))
+
+    def open_task(self, instance_id: int) -> int:
+        """The id of the instance's active task."""
+        return self.tx(lambda s: tasks.active_for_instance(s, instance_id)[0].id)
+
+    def complete(self, task_id: int, login: str, data: dict) -> None:
+        self.tx(lambda s: self.services.engine.complete(s, task_id, login, data))
