@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from driving import ApprovalFlow, serving
+from testkit import ApprovalFlow, serving
 from werkzeug.security import generate_password_hash
 
 from engine.store import org

@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
-from driving import serving
 from playwright.sync_api import expect
+from testkit import serving
 from werkzeug.security import generate_password_hash
 
 from engine.store import org, tasks

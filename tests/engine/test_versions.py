@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from SpiffWorkflow.util.task import TaskState
+from testkit import edit
 
 from engine import versions
 from engine.clock import Clock
@@ -21,14 +22,6 @@ DEADLINE = (ROOT / "tests" / "fixtures" / "deadline.bpmn").read_bytes()
 SM2_1 = (ROOT / "bpmn" / "SM2_1.bpmn").read_bytes()
 CUSTOMERS = [{"name": "北京益民医药", "region": "华北", "office": "北京办事处", "channel": "医院"},
              {"name": "上海申康医药", "region": "华东", "office": "上海办事处", "channel": "医院"}]
-
-
-def edit(data: bytes, *pairs: tuple[str, str]) -> bytes:
-    text = data.decode()
-    for old, new in pairs:
-        assert old in text, old
-        text = text.replace(old, new)
-    return text.encode()
 
 
 # the approval process with a new step 2a between the review and the decision, and the review renamed

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from driving import serving
 from support import ARTIFACTS, make_demo_app
+from testkit import serving
 
 
 @pytest.fixture(scope="session", autouse=True)

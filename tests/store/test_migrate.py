@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from helpers import add_people, fixture_bytes
 from sqlalchemy import select
+from testkit import edit
 
 from engine.errors import NotPermitted, StaleAction, ValidationFailed
 from engine.store import definitions, instances, tasks
@@ -13,14 +14,6 @@ from engine.store.models import Event, ProcessDefinition, Role
 
 APPROVAL = fixture_bytes("approval.bpmn")
 PEOPLE = {"bj": [("办事处", "华北/北京办事处")], "rm": [("大区经理", "*")], "fin": [("财务部", "*")]}
-
-
-def edit(data: bytes, *pairs: tuple[str, str]) -> bytes:
-    text = data.decode()
-    for old, new in pairs:
-        assert old in text, old
-        text = text.replace(old, new)
-    return text.encode()
 
 
 # v1 has a step 2a 复核 after the review; v2 drops it, renames the review and adds a field to its form

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from driving import ApprovalFlow
+from testkit import ApprovalFlow
 from werkzeug.security import generate_password_hash
 
 from engine.store import org

@@ -10,7 +10,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from driving import serving
+from testkit import serving
 
 
 @pytest.fixture

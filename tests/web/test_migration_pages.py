@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from testkit import edit
 
 from engine.store import instances
 from engine.store.models import Event
@@ -16,14 +17,6 @@ from engine.store.models import Event
 APPROVAL = (Path(__file__).parents[1] / "fixtures" / "approval.bpmn").read_bytes()
 OWNER_PROPS = ('<bpmn:extensionElements><camunda:properties><camunda:property name="smflow:owner" value="财务部"/>'
                '</camunda:properties></bpmn:extensionElements><bpmn:laneSet id="lanes">')
-
-
-def edit(data: bytes, *pairs: tuple[str, str]) -> bytes:
-    text = data.decode()
-    for old, new in pairs:
-        assert old in text, old
-        text = text.replace(old, new)
-    return text.encode()
 
 
 OWNED = edit(APPROVAL, ('<bpmn:laneSet id="lanes">', OWNER_PROPS))

@@ -6,21 +6,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from testkit import broken
 
 from engine.store import definitions
 from engine.store.models import Grant, Role
 
 APPROVAL = (Path(__file__).parents[1] / "fixtures" / "approval.bpmn").read_bytes()
 CHANGED = APPROVAL.replace("1 提交".encode(), "1 填写".encode())
-
-
-def broken(data: bytes) -> bytes:
-    """Three problems at once: a syntax error in a condition, an unknown topic, a non-numeric constraint."""
-    text = data.decode()
-    text = text.replace("decision == 'approve'", "decision = = 'approve'")
-    text = text.replace('camunda:topic="archive"', 'camunda:topic="no_such_topic"')
-    text = text.replace('name="max" config="500"', 'name="max" config="lots"')
-    return text.encode()
 
 
 def line_of(marker: str) -> int:

@@ -6,6 +6,7 @@ import io
 
 import pytest
 from sqlalchemy import select
+from testkit import broken
 
 from engine.store.models import Grant, ProcessInstance, Role
 
@@ -16,14 +17,6 @@ APPROVAL_PATH = "tests/fixtures/approval.bpmn"
 def approval_bytes():
     with open(APPROVAL_PATH, "rb") as f:
         return f.read()
-
-
-def broken(data: bytes) -> bytes:
-    text = data.decode()
-    text = text.replace("decision == 'approve'", "decision = = 'approve'")
-    text = text.replace('camunda:topic="archive"', 'camunda:topic="no_such_topic"')
-    text = text.replace('name="max" config="500"', 'name="max" config="lots"')
-    return text.encode()
 
 
 def owned_by(data: bytes, role: str) -> bytes:

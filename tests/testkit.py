@@ -45,3 +45,21 @@ class ApprovalFlow:
 
     def complete(self, task_id: int, login: str, data: dict) -> None:
         self.tx(lambda s: self.services.engine.complete(s, task_id, login, data))
+
+
+def edit(data: bytes, *pairs: tuple[str, str]) -> bytes:
+    """A BPMN file with each `old` text replaced by `new`; every `old` must be there (a stale edit fails)."""
+    text = data.decode()
+    for old, new in pairs:
+        assert old in text, old
+        text = text.replace(old, new)
+    return text.encode()
+
+
+def broken(data: bytes) -> bytes:
+    """The approval fixture with three problems at once: a condition's syntax, an unknown topic, a bad bound."""
+    text = data.decode()
+    text = text.replace("decision == 'approve'", "decision = = 'approve'")
+    text = text.replace('camunda:topic="archive"', 'camunda:topic="no_such_topic"')
+    text = text.replace('name="max" config="500"', 'name="max" config="lots"')
+    return text.encode()
