@@ -17,7 +17,7 @@ from .errors import HandlerFailed, NotPermitted, StaleAction
 from .runtime import find_task
 from .store import audit, instances, jobs, org
 from .store import definitions as stored
-from .store.models import Job
+from .store.models import Job, ProcessDefinition
 from .timers import cycle_periods, parse_when
 
 CATCH_UP_LIMIT = 100  # periods started per process and round; a longer backlog goes on next round
@@ -108,15 +108,21 @@ class Scheduling:
             periods = cycle_periods(cycle, now)
             if not periods:
                 continue
-            step = parse_when(cycle.split("/")[2])
             first = instances.first_deployed_at(session, definition.process_id)
             # Every period that began since the first deployment, and always the one under way now.
             window = [p for p in periods[:-1] if p >= first] + periods[-1:]
-            label = period_label(definition.name, definition.process_id)
             taken = instances.business_keys(session, definition.process_id)
-            missing = [DuePeriod(definition.process_id, p, period_key(p, step, label)) for p in window]
+            missing = [DuePeriod(definition.process_id, p, self.period_key_at(definition, p)) for p in window]
             due += [d for d in missing if d.business_key not in taken][:CATCH_UP_LIMIT]
         return sorted(due, key=lambda d: (d.period, d.process_id))
+
+    def period_key_at(self, definition: ProcessDefinition, moment: datetime) -> str:
+        """The business key of the calendar period holding `moment`, e.g. "2027-04 月度销售计划"; for a
+        process that does not start by the calendar, the day ("2027-04-30 新分销商的选择与评估")."""
+        step = {"days": 1}
+        if definition.start_cycle:
+            step = parse_when(str(self.sandbox.evaluate(definition.start_cycle, {})).split("/")[2])
+        return period_key(moment, step, period_label(definition.name, definition.process_id))
 
     def start_period(self, session: Session, due: DuePeriod) -> int:
         """Start the instance of one period; StaleAction if it exists (another worker was quicker)."""

@@ -11,8 +11,6 @@ from datetime import datetime
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
 
-from engine import scheduling
-from engine.clock import COMPANY_TZ
 from engine.errors import NotPermitted, SmflowError
 from engine.routing import Actor
 from engine.store import definitions, instances
@@ -34,25 +32,9 @@ def startable(session: Session, actor: Actor) -> list[ProcessDefinition]:
     return [d for d in definitions.latest_of_each(session) if engine().may_start(session, actor, d)]
 
 
-def short_name(definition: ProcessDefinition) -> str:
-    """'SM1.3 月度销售计划制定流程' → '月度销售计划': the same words as the calendar's business keys."""
-    return scheduling.period_label(definition.name, definition.process_id)
-
-
-def period_label(definition: ProcessDefinition, now: datetime) -> str:
-    """This period, as the process's calendar counts: '2027-04' monthly, '2027' yearly, else the day."""
-    cycle = (definition.start_cycle or "").strip("'\" ")
-    local = now.astimezone(COMPANY_TZ)
-    if cycle.endswith(("P1Y", "P12M")):
-        return local.strftime("%Y")
-    if cycle.endswith("P1M"):
-        return local.strftime("%Y-%m")
-    return local.strftime("%Y-%m-%d")
-
-
 def suggested_key(session: Session, definition: ProcessDefinition, now: datetime) -> str:
-    """'2027-04 月度销售计划', with ' (2)', ' (3)' … when that key is already taken."""
-    base = f"{period_label(definition, now)} {short_name(definition)}"[:KEY_MAX - 5]
+    """The calendar's key for this period ('2027-04 月度销售计划'), with ' (2)', ' (3)' … when it is taken."""
+    base = engine().period_key_at(definition, now)[:KEY_MAX - 5]
     key, n = base, 1
     while instances.by_business_key(session, definition.process_id, key) is not None:
         n += 1

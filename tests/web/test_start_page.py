@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from engine import Engine
 from engine.clock import COMPANY_TZ
 from engine.store.models import ProcessDefinition, ProcessInstance
-from web.start import period_label, short_name
+from handlers import default_registry
 
 SUGGESTED = "2027-04-02 费用申请审批"  # the approval process has no calendar: the day, then its name
 
@@ -127,11 +128,12 @@ def test_a_suggested_key_names_the_calendar_period():
     yearly = ProcessDefinition(process_id="SM2_2", name="SM2.2 年度分销商维护流程",
                                start_cycle='"R/2027-01-01T09:00:00+08:00/P1Y"')
     manual = ProcessDefinition(process_id="SM2_1", name="SM2.1 新分销商的选择与评估流程", start_cycle=None)
-    assert f"{period_label(monthly, now)} {short_name(monthly)}" == "2027-04 月度销售计划"
-    assert f"{period_label(yearly, now)} {short_name(yearly)}" == "2027 年度分销商维护"
-    assert f"{period_label(manual, now)} {short_name(manual)}" == "2027-04-30 新分销商的选择与评估"
+    engine = Engine(default_registry())
+    assert engine.period_key_at(monthly, now) == "2027-04 月度销售计划"
+    assert engine.period_key_at(yearly, now) == "2027 年度分销商维护"
+    assert engine.period_key_at(manual, now) == "2027-04-30 新分销商的选择与评估"
     # company time decides the period: 2027-04-30 20:00 in Beijing is still April, 2027-05-01 00:30 is May
-    assert period_label(monthly, datetime(2027, 4, 30, 16, 30, tzinfo=COMPANY_TZ).astimezone(COMPANY_TZ)) == "2027-04"
+    assert engine.period_key_at(monthly, datetime(2027, 4, 30, 16, 30, tzinfo=COMPANY_TZ)) == "2027-04 月度销售计划"
 
 
 def test_a_link_to_one_process_opens_its_card(client, auth):
