@@ -133,7 +133,8 @@ def _start_server(url: str, port: int, workers: int) -> subprocess.Popen:
     raise RuntimeError("gunicorn did not answer within 60 s")
 
 
-def _stop_server(server: subprocess.Popen) -> None:
+def stop_server(server: subprocess.Popen) -> None:
+    """Stop a server started in its own process group: SIGTERM, then SIGKILL after 20 s."""
     os.killpg(server.pid, signal.SIGTERM)
     try:
         server.wait(timeout=20)
@@ -209,6 +210,6 @@ def run(client_counts: list[int], requests: int = 400, workers: int = 4) -> dict
                     progress(f"HTTP {kind} × {count} 客户端: p50 {row['p50_ms']:.1f} ms, p95 {row['p95_ms']:.1f} ms, "
                              f"p99 {row['p99_ms']:.1f} ms, 错误 {row['errors']}")
         finally:
-            _stop_server(server)
+            stop_server(server)
             db.dispose()
     return results

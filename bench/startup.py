@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .common import ROOT, database, migrated, progress
-from .http_load import _free_port
+from .http_load import _free_port, stop_server
 
 RUNS = 3
 
@@ -50,12 +49,7 @@ def serve_ready_seconds(url: str) -> float:
             except OSError:
                 time.sleep(0.02)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_server(server)
 
 
 def deploy_seconds(url: str) -> float:
