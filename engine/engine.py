@@ -158,9 +158,8 @@ class Engine(Scheduling):
         workflow = self.runtime.new_workflow(spec, subprocess_specs, initial)
         row = instances.add(session, definition_id=definition.id, process_id=process_id, version=definition.version,
                             status="running", state="{}", business_key=business_key, started_by=by, started_at=now)
-        audit.record(session, "started", now, actor=by, instance_id=row.id, process_id=process_id,
-                     version=definition.version, business_key=business_key)
-        self._advance_and_save(session, row, workflow, by, row.revision)
+        started = ("started", {"process_id": process_id, "version": definition.version, "business_key": business_key})
+        self._advance_and_save(session, row, workflow, by, row.revision, leading_events=[started])
         return row.id
 
     # -- route ----------------------------------------------------------------------------------
@@ -171,8 +170,9 @@ class Engine(Scheduling):
         """The tasks assigned to `login` and the unclaimed tasks of their roles in their scopes."""
         return tasks.inbox(session, org.actor(session, login))
 
-    def claim(self, session: Session, task_id: int, login: str) -> HumanTask:
-        row, actor = tasks.get(session, task_id), org.actor(session, login)
+    def claim(self, session: Session, task_id: int, login: str | Actor) -> HumanTask:
+        row, actor = tasks.get(session, task_id), self._who(session, login)
+        login = actor.login
         if row.state == CLAIMED and row.assignee == login:
             return row
         self._check_can_act(session, actor, row)
@@ -183,8 +183,9 @@ class Engine(Scheduling):
         session.refresh(row)
         return row
 
-    def unclaim(self, session: Session, task_id: int, login: str) -> HumanTask:
-        row, actor = tasks.get(session, task_id), org.actor(session, login)
+    def unclaim(self, session: Session, task_id: int, login: str | Actor) -> HumanTask:
+        row, actor = tasks.get(session, task_id), self._who(session, login)
+        login = actor.login
         if not can_unclaim(actor, _task_ref(row)):
             raise NotPermitted("只有认领人或管理员可以退回该任务" if row.state == CLAIMED else "该任务未被认领")
         now = self.clock.now()
@@ -215,9 +216,11 @@ class Engine(Scheduling):
             raise (StaleAction if row.state not in ACTIVE_STATES else NotPermitted)(reason, task_id=row.id)
 
     # -- complete -------------------------------------------------------------------------------
-    def complete(self, session: Session, task_id: int, login: str, data: dict) -> HumanTask:
+    def complete(self, session: Session, task_id: int, login: str | Actor, data: dict) -> HumanTask:
         """Validate and submit a task's form, then run the process on until it waits again."""
-        (row, instance), actor = tasks.get_with_instance(session, task_id), org.actor(session, login)
+        row, instance = tasks.get_with_instance(session, task_id)
+        actor = self._who(session, login)
+        login = actor.login
         self._check_can_act(session, actor, row)
         workflow = self._load(instance)
         task = find_task(workflow, row.task_guid)
@@ -228,14 +231,13 @@ class Engine(Scheduling):
         values = validate_submission(row.form, data, task.data, self.sandbox, row.prefill)
         revision = instances.take_revision(session, instance.id, instance.revision)
         now = self.clock.now()
-        if not tasks.transition(session, row, state=COMPLETED, assignee=login,
-                                completed_by=login, completed_at=now, submitted=values):
+        change = dict(state=COMPLETED, assignee=login, completed_by=login, completed_at=now, submitted=values)
+        if not tasks.transition(session, row, **change):
             self._changed_meanwhile(session, actor, row)
+        tasks.now_stored(row, **change)
         self.runtime.complete_user_task(workflow, row.task_guid, values)
-        audit.record(session, "completed", now, actor=login, instance_id=row.instance_id, task_id=row.id,
-                     step=row.step, name=row.name, data=values)
-        self._advance_and_save(session, instance, workflow, login, revision)
-        session.expire(row)
+        completed = ("completed", {"task_id": row.id, "step": row.step, "name": row.name, "data": values})
+        self._advance_and_save(session, instance, workflow, login, revision, leading_events=[completed])
         return row
 
     def save_draft(self, session: Session, task_id: int, login: str, data: dict) -> None:
@@ -293,6 +295,11 @@ class Engine(Scheduling):
         return {roles.for_lane(lane) for lane in lanes if lane}
 
     # -- internals ------------------------------------------------------------------------------
+    @staticmethod
+    def _who(session: Session, login: str | Actor) -> Actor:
+        # A caller that has just read the actor (a web request has, in its own first query) passes it in.
+        return login if isinstance(login, Actor) else org.actor(session, login)
+
     def _keep_warm(self, instance_id: int, revision: int, workflow) -> None:
         # Only after the unit of work that saved this revision has committed (unit_of_work.after_commit),
         # and keyed by it: a revision is taken by exactly one committed writer, so if the stored revision
@@ -325,8 +332,12 @@ class Engine(Scheduling):
         return self.runtime.load_state(instance.state, spec, subprocess_specs)
 
     def _advance_and_save(self, session: Session, instance: ProcessInstance, workflow, actor: str | None,
-                          revision: int, retry_guid: str | None = None) -> None:
-        """Run the workflow on, sync human tasks and save; the caller has taken `revision` already."""
+                          revision: int, retry_guid: str | None = None,
+                          leading_events: list[tuple[str, dict]] = ()) -> None:
+        """Run the workflow on, sync human tasks and save; the caller has taken `revision` already.
+
+        The audit events of the step (`leading_events` first, e.g. the completion) are written together
+        at the end, in the order they happened: one statement where there would be several."""
         now = self.clock.now()
 
         def waiting_retry() -> set[str]:
@@ -367,27 +378,31 @@ class Engine(Scheduling):
         except WorkflowError as exc:
             exc.context["instance_id"] = instance.id  # so the unit of work can record it after the rollback
             raise
-        audit.record_many(session, [("gateway", d) for d in advance.decisions] +
-                          [("service_task", c) for c in advance.service_calls], now, actor, instance.id)
+        events = [*leading_events, *(("gateway", d) for d in advance.decisions),
+                  *(("service_task", c) for c in advance.service_calls)]
+        if advance.failures:  # retries and deferrals write rows of their own: the events before them go first
+            audit.record_many(session, events, now, actor, instance.id)
+            events = []
         for failure in advance.failures:
             if failure["task_guid"] in deferred:
                 self.defer(session, instance.id, failure, now)
                 continue
             audit.record(session, "error", now, actor=actor, instance_id=instance.id, **failure)
             self.schedule_retry(session, instance.id, failure, now)
-        self._sync_tasks(session, instance, workflow, now, actor)
+        events += self._sync_tasks(session, instance, workflow, now)
         done = workflow.is_completed()
+        if done:
+            events.append(("instance_completed", {}))
+        audit.record_many(session, events, now, actor, instance.id)
         state = self.runtime.dump_state(workflow)
         instances.save_state(session, instance.id, revision, state, "completed" if done else "running",
                              None if done else self.runtime.next_timer(workflow), now if done else None)
         if not done:
             after_commit(session, lambda i=instance.id: self._keep_warm(i, revision, workflow))
         session.expire(instance)
-        if done:
-            audit.record(session, "instance_completed", now, actor=actor, instance_id=instance.id)
 
-    def _sync_tasks(self, session: Session, instance: ProcessInstance, workflow, now: datetime,
-                    actor: str | None) -> None:
+    def _sync_tasks(self, session: Session, instance: ProcessInstance, workflow, now: datetime) -> list:
+        """Add rows for newly ready user tasks, cancel those no longer waited for; their audit events."""
         active = tasks.active_guids(session, instance.id)
         ready, new = self.runtime.ready_work(workflow, active)  # only new tasks are described
         roles = self._role_names(session, now) if new else None
@@ -400,8 +415,7 @@ class Engine(Scheduling):
                    for task_id, row in zip(tasks.add_many(session, rows), rows, strict=True)]
         gone = [task_id for guid, task_id in active.items() if guid not in ready]
         tasks.cancel(session, gone, now)
-        audit.record_many(session, created + [("task_cancelled", {"task_id": t}) for t in gone], now, actor,
-                          instance.id)
+        return created + [("task_cancelled", {"task_id": t}) for t in gone]
 
 
 def check_file(engine: Engine, session: Session, data: bytes, filename: str | None):

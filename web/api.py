@@ -119,7 +119,7 @@ def task_list():
     session = db()
     query = inbox_query()
     found = tasks.inbox_page(session, g.actor, query, engine().clock.now())
-    names = process_names(session)
+    names = found.process_names
     return {
         "tasks": [_task(row, names, key or "") for row, key in found.rows],  # "": no lookup, there is none
         "page": query.page, "per_page": query.per_page, "total": found.matching,
@@ -142,12 +142,13 @@ def task_detail(task_id: int):
 
 
 def _act(task_id: int, action) -> dict:
-    """Check the task may be seen at all (404 otherwise), then act in one unit of work."""
-    visible_task(db(), task_id, g.actor)
-
+    """Check the task may be seen at all (404 otherwise), then act, in one unit of work."""
     def work(session):
+        # The task with its instance in one query, both held: the engine then finds them in the session.
+        row, _instance = tasks.get_with_instance(session, task_id)
+        visible_task(session, task_id, g.actor)  # 404 outside my roles and scopes
         action(session)
-        return human_task_dict(tasks.get(session, task_id))
+        return human_task_dict(row)
 
     return {"task": tx(work)}
 
@@ -155,13 +156,13 @@ def _act(task_id: int, action) -> dict:
 @bp.post("/tasks/<int:task_id>/claim")
 @login_required
 def claim(task_id: int):
-    return _act(task_id, lambda s: engine().claim(s, task_id, g.actor.login))
+    return _act(task_id, lambda s: engine().claim(s, task_id, g.actor))
 
 
 @bp.post("/tasks/<int:task_id>/unclaim")
 @login_required
 def unclaim(task_id: int):
-    return _act(task_id, lambda s: engine().unclaim(s, task_id, g.actor.login))
+    return _act(task_id, lambda s: engine().unclaim(s, task_id, g.actor))
 
 
 @bp.post("/tasks/<int:task_id>/complete")
@@ -169,7 +170,7 @@ def unclaim(task_id: int):
 def complete(task_id: int):
     """The body is the form's values, e.g. {"amount": 12.5, "lines": [{"item": "会议", "cost": 3}]}."""
     data = _body()
-    return _act(task_id, lambda s: engine().complete(s, task_id, g.actor.login, data))
+    return _act(task_id, lambda s: engine().complete(s, task_id, g.actor, data))
 
 
 @bp.post("/tasks/<int:task_id>/draft")

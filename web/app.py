@@ -18,7 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine import Engine, Sandbox
 from engine.clock import Clock
-from engine.store.db import ensure_schema, make_engine, make_session_factory
+from engine.store.db import ensure_schema, make_engine, make_read_session_factory, make_session_factory
 from engine.store.unit_of_work import in_transaction
 from handlers import default_registry
 
@@ -33,10 +33,11 @@ SECURITY_HEADERS = {
 
 @dataclass
 class Services:
-    """What every request shares: the engine (with its spec cache) and the session factory."""
+    """What every request shares: the engine (with its spec cache) and the session factories."""
 
     engine: Engine
-    sessions: sessionmaker[Session]
+    sessions: sessionmaker[Session]  # units of work
+    reads: sessionmaker[Session]  # a request's reads (db())
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -48,6 +49,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=False,  # SMFLOW_SESSION_COOKIE_SECURE=true behind HTTPS
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),  # a login ends after 8 idle hours (web/auth.py)
+        SESSION_REFRESH_EACH_REQUEST=False,  # web/auth.py renews the cookie every few minutes instead
         PROXY_FIX=0,  # SMFLOW_PROXY_FIX=1: trust one reverse proxy's X-Forwarded-For/-Proto (login rate limits)
     )
     app.config.from_pyfile("config.py", silent=True)
@@ -64,7 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     ensure_schema(database)
     clock: Clock | None = app.config.get("SMFLOW_CLOCK")
     app.extensions["smflow"] = Services(Engine(default_registry(), Sandbox(), clock),
-                                        make_session_factory(database))
+                                        make_session_factory(database), make_read_session_factory(database))
     app.teardown_appcontext(_close_session)
     app.json.ensure_ascii = False  # Chinese messages readable in the API's JSON
 
@@ -159,7 +161,7 @@ def engine() -> Engine:
 def db() -> Session:
     """This request's read session, opened on first use."""
     if "db_session" not in g:
-        g.db_session = services().sessions()
+        g.db_session = services().reads()
     return g.db_session
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from urllib.parse import urlsplit
 
@@ -30,6 +30,7 @@ from .app import db, engine, tx
 from .i18n import LANG_KEY, localtime, t
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
+RENEW_EVERY = timedelta(minutes=5)
 
 @cache
 def _dummy_hash() -> str:
@@ -110,6 +111,7 @@ def start_session(actor: Actor) -> None:
     session.permanent = True  # its lifetime (PERMANENT_SESSION_LIFETIME) is the idle timeout
     session["login"] = actor.login
     session["sid"] = tx(work)
+    _renew_cookie()
     if lang:
         session[LANG_KEY] = lang
     g.actor = actor
@@ -133,13 +135,21 @@ def load_logged_in_user() -> None:
     if login is None or request.endpoint == "static":
         return
     sid = session.get("sid")
-    if not sid or logins.session_login(db(), sid, _real_now()) != login:  # logged out elsewhere, or too old
+    actor = logins.session_actor(db(), sid, _real_now()) if sid else None
+    if actor is None or actor.login != login:  # logged out elsewhere, too old, or the user deactivated since
         end_session()
         return
-    try:
-        g.actor = org.actor(db(), login)
-    except NotFound:  # the user was removed or deactivated since logging in
-        end_session()
+    g.actor = actor
+    _renew_cookie()
+
+
+def _renew_cookie() -> None:
+    # The cookie's lifetime (the idle timeout) starts again whenever the cookie is sent anew. Sending it with
+    # every response would sign it on every request, so it is renewed once per RENEW_EVERY at most (a change
+    # to the session sends it): the idle timeout is then 8 h less at most those minutes.
+    period = int(_real_now().timestamp() // RENEW_EVERY.total_seconds())
+    if session.get("renewed") != period:
+        session["renewed"] = period
 
 
 def login_required(view):

@@ -56,7 +56,7 @@ def user_name(session: Session, login: str | None) -> str:
 
 
 def process_names(session: Session) -> dict[str, str]:
-    return {d.process_id: d.name or d.process_id for d in definitions.latest_of_each(session)}
+    return definitions.latest_names(session)
 
 
 def step_title(row: HumanTask) -> str:
@@ -144,8 +144,9 @@ def _filter_choices(steps: list[dict], names: dict[str, str], query: tasks.Inbox
 @login_required
 def index():
     session, now = db(), engine().clock.now()
-    names, query = process_names(session), _query(request.args)
+    query = _query(request.args)
     page = tasks.inbox_page(session, g.actor, query, now)
+    names = page.process_names
     g.inbox_counts = page.counts
     pages = max(1, ceil(page.matching / query.per_page))
     filters = {k: v for k, v in (("process", query.process_id), ("step", query.element_id), ("due", query.due),
@@ -241,7 +242,7 @@ def task(task_id: int):
 @login_required
 def claim(task_id: int):
     row = visible_task(db(), task_id, g.actor)
-    tx(lambda s: engine().claim(s, task_id, g.actor.login))
+    tx(lambda s: engine().claim(s, task_id, g.actor))
     flash(t("task.claimed_flash", name=step_title(row)), "success")
     return redirect(safe_next(request.form.get("next"), url_for("inbox.task", task_id=task_id)))
 
@@ -250,7 +251,7 @@ def claim(task_id: int):
 @login_required
 def unclaim(task_id: int):
     row = visible_task(db(), task_id, g.actor)
-    tx(lambda s: engine().unclaim(s, task_id, g.actor.login))
+    tx(lambda s: engine().unclaim(s, task_id, g.actor))
     flash(t("task.unclaimed_flash", name=step_title(row)), "success")
     return redirect(safe_next(request.form.get("next"), url_for("inbox.index")))
 
@@ -302,7 +303,7 @@ def complete(task_id: int):
         return render_task(row, values=data, problems=upload_problems + _other_problems(row, data, skip),
                            status=422)
     try:
-        tx(lambda s: engine().complete(s, task_id, g.actor.login, data))
+        tx(lambda s: engine().complete(s, task_id, g.actor, data))
     except ValidationFailed as exc:
         return render_task(row, values=data, problems=exc.problems or [Problem(exc.message)], status=422)
     except (StaleAction, NotPermitted) as exc:

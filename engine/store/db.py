@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import re
+from functools import cache
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import NotReady
 
 DEFAULT_URL = "sqlite:///smflow.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version"
+# A script's module-level `revision = "0008"` or `down_revision: str | None = "0007"` (Alembic's two templates).
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\b[^=\n]*=\s*(.+?)\s*$", re.MULTILINE)
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -52,11 +60,20 @@ def make_session_factory(engine: SqlEngine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def make_read_session_factory(engine: SqlEngine) -> sessionmaker[Session]:
+    """Sessions for a web request's reads. On PostgreSQL they run without a transaction: a page's queries
+    need no common snapshot, and BEGIN and ROLLBACK would be two more round trips on every request.
+    Changes never go through them (every change is a unit of work of its own)."""
+    if engine.dialect.name == "postgresql":
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return sessionmaker(engine, expire_on_commit=False)
+
+
 def _alembic_config():
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
@@ -70,18 +87,41 @@ def upgrade(engine: SqlEngine) -> None:
         command.upgrade(config, "head")
 
 
+@cache
+def head_revision(versions: Path = MIGRATIONS / "versions") -> str:
+    """The newest migration's revision id, read from the scripts' `revision = ...` lines.
+
+    Alembic would import itself and every script to find it, which was most of a server's start-up after
+    the imports; tests/store/test_schema_check.py holds this answer equal to Alembic's."""
+    revisions, replaced = set(), set()
+    for script in versions.glob("*.py"):
+        assigned = dict(_REVISION_LINE.findall(script.read_text(encoding="utf-8")))
+        if "revision" not in assigned:
+            continue
+        revisions.add(ast.literal_eval(assigned["revision"]))
+        down = ast.literal_eval(assigned.get("down_revision", "None"))
+        replaced.update(down if isinstance(down, tuple | list) else [down] if down else [])
+    heads = revisions - replaced
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations must have exactly one head, they have {sorted(heads)}")
+    return heads.pop()
+
+
+def stored_revisions(connection: Connection, tables: set[str]) -> list[str]:
+    """What alembic_version says the schema is at (several rows: branches we never have, so not at head)."""
+    if VERSION_TABLE not in tables:
+        return []
+    return list(connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
+
+
 def ensure_schema(engine: SqlEngine) -> bool:
     """Create the schema in an empty database (True when it did); refuse one left at an older revision."""
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
     with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
-        has_tables = bool(inspect(connection).get_table_names())
-    if current is None and not has_tables:
+        tables = set(inspect(connection).get_table_names())
+        stored = stored_revisions(connection, tables)
+    if not tables:
         upgrade(engine)
         return True
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    if current != head:
-        raise NotReady(f"数据库结构是旧版本 ({current or '未知'}), 请先运行: smflow db upgrade")
+    if stored != [head_revision()]:
+        raise NotReady(f"数据库结构是旧版本 ({', '.join(stored) or '未知'}), 请先运行: smflow db upgrade")
     return False

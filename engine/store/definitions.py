@@ -65,6 +65,16 @@ def latest_of_each(session: Session) -> list[ProcessDefinition]:
     ))
 
 
+def latest_names(session: Session) -> dict[str, str]:
+    """Process id → the name its newest version shows under (the id when it has none)."""
+    newest = (select(ProcessDefinition.process_id, func.max(ProcessDefinition.version).label("v"))
+              .group_by(ProcessDefinition.process_id).subquery())
+    found = session.execute(select(ProcessDefinition.process_id, ProcessDefinition.name)
+                            .join(newest, (ProcessDefinition.process_id == newest.c.process_id)
+                                  & (ProcessDefinition.version == newest.c.v)))
+    return {process_id: name or process_id for process_id, name in found}
+
+
 def all_versions(session: Session) -> list[ProcessDefinition]:
     return list(session.scalars(select(ProcessDefinition)
                                 .order_by(ProcessDefinition.process_id, ProcessDefinition.version)))

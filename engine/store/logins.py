@@ -24,10 +24,12 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
-from .models import LoginFailure, LoginSession
+from ..routing import Actor
+from .models import Grant, LoginFailure, LoginSession, User
+from .org import actor_from_rows
 
 LIMIT_PER_LOGIN = 5
 LIMIT_PER_ADDRESS = 20
@@ -87,10 +89,17 @@ def open_session(session: Session, login: str, now: datetime) -> str:
     return sid
 
 
-def session_login(session: Session, sid: str, now: datetime) -> str | None:
-    """Whose session `sid` is, while it is open and not too old; None otherwise."""
-    row = session.get(LoginSession, _hash(sid))
-    return row.login if row is not None and row.created_at > now - SESSION_MAX_AGE else None
+# Every request of a logged-in user asks this: the session, its user and the user's grants in one round trip.
+_SESSION_ACTOR = (select(LoginSession.login, User.name, User.active, Grant.role, Grant.scope)
+                  .join(User, User.login == LoginSession.login)
+                  .outerjoin(Grant, Grant.login == User.login)
+                  .where(LoginSession.sid_hash == bindparam("sid_hash"), LoginSession.created_at > bindparam("oldest")))
+
+
+def session_actor(session: Session, sid: str, now: datetime) -> Actor | None:
+    """Who is logged in with session `sid`: None when it is closed or too old, or its user is gone or inactive."""
+    rows = session.execute(_SESSION_ACTOR, {"sid_hash": _hash(sid), "oldest": now - SESSION_MAX_AGE}).all()
+    return actor_from_rows(rows[0].login, rows) if rows else None
 
 
 def close_session(session: Session, sid: str) -> None:

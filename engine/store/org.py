@@ -23,9 +23,16 @@ _ACTOR = (select(User.name, User.active, Grant.role, Grant.scope).outerjoin(Gran
 
 
 def actor(session: Session, login: str) -> Actor:
-    rows = session.execute(_ACTOR, {"login": login}).all()
-    if not rows or not rows[0].active:
+    found = actor_from_rows(login, session.execute(_ACTOR, {"login": login}).all())
+    if found is None:
         raise NotFound(f"没有用户 '{login}'", login=login)
+    return found
+
+
+def actor_from_rows(login: str, rows) -> Actor | None:
+    """The actor from rows of (name, active, role, scope), one per grant; None for no rows or an inactive user."""
+    if not rows or not rows[0].active:
+        return None
     grants = frozenset((r.role, r.scope) for r in rows if r.role is not None)
     return Actor(login=login, name=rows[0].name, grants=grants)
 

@@ -8,10 +8,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, case, false, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session, defer, load_only
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from ..errors import NotFound
 from ..routing import ACTIVE_STATES, ADMIN_ROLE, ANY, CLAIMED, OPEN, Actor
-from .models import HumanTask, ProcessInstance
+from .models import HumanTask, ProcessDefinition, ProcessInstance
 
 
 def get(session: Session, task_id: int) -> HumanTask:
@@ -38,7 +40,11 @@ _CANCEL = (update(HumanTask.__table__)
 
 
 def get_with_instance(session: Session, task_id: int) -> tuple[HumanTask, ProcessInstance]:
-    """A task and its instance in one round trip (the hot path of every completion)."""
+    """A task and its instance in one round trip (the hot path of every completion); only the instance
+    when the unit of work has read the task already (a web request checks first that it may see it)."""
+    row = session.identity_map.get(identity_key(HumanTask, task_id))
+    if row is not None:
+        return row, session.get(ProcessInstance, row.instance_id, options=[defer(ProcessInstance.state)])
     found = session.execute(_TASK_WITH_INSTANCE, {"task_id": task_id}).first()
     if found is None:
         raise NotFound(f"没有编号为 {task_id} 的任务", task_id=task_id)
@@ -66,19 +72,54 @@ def reachable_by(actor: Actor):
 
 def grant_conditions(actor: Actor) -> list:
     """One SQL condition per grant of the actor: the tasks its role and scope cover."""
-    reachable = []
-    for role, scope in sorted(actor.grants):
+    kinds, values = _grant_shape(actor)
+    return _grant_terms(kinds, values)
+
+
+def _grant_shape(actor: Actor) -> tuple[tuple[str, ...], dict]:
+    """The kinds of the actor's grants in a fixed order, and the values that fill them in.
+
+    The inbox's statements depend only on the kinds, so they are built once per kind of user (building
+    one costs more than running it) and filled in with the values."""
+    kinds, values = [], {"g_login": actor.login}
+    for n, (role, scope) in enumerate(sorted(actor.grants)):
         if role == ADMIN_ROLE:
-            reachable.append(HumanTask.role == ANY)  # tasks in no lane
+            kinds.append("admin")
         elif scope == ANY:
-            reachable.append(HumanTask.role == role)
+            kinds.append("role")
+            values[f"g_role{n}"] = role
+        else:
+            kinds.append("scope")
+            values.update({f"g_role{n}": role, f"g_scope{n}": scope, f"g_under{n}": scope + "/",
+                           f"g_after{n}": scope + "0"})
+    return tuple(kinds), values
+
+
+def _grant_terms(kinds: tuple[str, ...], values: dict | None = None) -> list:
+    def value(name: str):
+        return bindparam(name, values[name]) if values is not None else bindparam(name)
+
+    reachable = []
+    for n, kind in enumerate(kinds):
+        if kind == "admin":
+            reachable.append(HumanTask.role == ANY)  # tasks in no lane
+        elif kind == "role":
+            reachable.append(HumanTask.role == value(f"g_role{n}"))
         else:
             # The scope itself, and everything under "scope/" as a range ("/" + 1 is "0"), so that both are
             # searches of the (state, role, scope) index; byte order: scope is COLLATE "C" on PostgreSQL.
-            reachable.append(and_(HumanTask.role == role, HumanTask.scope == scope))
-            reachable.append(and_(HumanTask.role == role, HumanTask.scope >= scope + "/",
-                                  HumanTask.scope < scope + "0"))
+            role = HumanTask.role == value(f"g_role{n}")
+            reachable.append(and_(role, HumanTask.scope == value(f"g_scope{n}")))
+            reachable.append(and_(role, HumanTask.scope >= value(f"g_under{n}"),
+                                  HumanTask.scope < value(f"g_after{n}")))
     return reachable
+
+
+def _inbox_terms(kinds: tuple[str, ...], values: dict | None = None):
+    login = bindparam("g_login", values["g_login"]) if values is not None else bindparam("g_login")
+    terms = [and_(HumanTask.assignee == login, HumanTask.state == CLAIMED)]
+    terms += [and_(HumanTask.state == OPEN, grant) for grant in _grant_terms(kinds, values)]
+    return or_(*terms)
 
 
 def inbox_filter(actor: Actor):
@@ -87,9 +128,7 @@ def inbox_filter(actor: Actor):
     Written as a flat OR of terms that each start with equalities on an index's leading columns
     (`assignee, state` and `state, role, scope`), so both databases combine index scans instead of
     reading the whole table (SQLite's multi-index OR, PostgreSQL's BitmapOr)."""
-    terms = [and_(HumanTask.assignee == actor.login, HumanTask.state == CLAIMED)]
-    terms += [and_(HumanTask.state == OPEN, grant) for grant in grant_conditions(actor)]
-    return or_(*terms)
+    return _inbox_terms(*_grant_shape(actor))
 
 
 def inbox(session: Session, actor: Actor) -> list[HumanTask]:
@@ -129,17 +168,28 @@ class InboxPage:
     rows: list[tuple[HumanTask, str | None]]  # each task with its instance's business key
     matching: int  # tasks that pass the filters (for paging)
     counts: InboxCounts  # over the whole inbox, ignoring filters
-    steps: list[dict] = field(default_factory=list)  # process_id, element_id, step, name, count
+    steps: list[dict] = field(default_factory=list)  # process_id, process_name, element_id, step, name, count
+
+    @property
+    def process_names(self) -> dict[str, str]:
+        """Process id → its newest version's name, for every process in the inbox (so every row's)."""
+        return {s["process_id"]: s["process_name"] or s["process_id"] for s in self.steps}
 
 
-def _due_condition(due: str | None, now: datetime):
+def _due_condition(due: str | None):
+    """Filled in with "now" and "soon" (now + DUE_SOON) by `_moment`."""
+    now, soon = bindparam("now", type_=HumanTask.due_at.type), bindparam("soon", type_=HumanTask.due_at.type)
     if due == "overdue":
         return and_(HumanTask.due_at.is_not(None), HumanTask.due_at < now)
     if due == "soon":
-        return and_(HumanTask.due_at >= now, HumanTask.due_at < now + DUE_SOON)
+        return and_(HumanTask.due_at >= now, HumanTask.due_at < soon)
     if due == "none":
         return HumanTask.due_at.is_(None)
     return true()
+
+
+def _moment(now: datetime) -> dict:
+    return {"now": now, "soon": now + DUE_SOON}
 
 
 def _order(sort: str) -> list:
@@ -151,62 +201,99 @@ def _order(sort: str) -> list:
     return [*by_due, HumanTask.id]
 
 
-def inbox_counts(session: Session, actor: Actor, now: datetime, mine=None) -> InboxCounts:
-    """The menu's figures: all my tasks, overdue, due within two days, without a due date (one indexed query).
-
-    `mine` is `inbox_filter(actor)` when the caller has built it already."""
-    total, overdue, soon, none = session.execute(
-        select(func.count(), *(_tally(_due_condition(due, now)) for due in DUE_STATES))
-        .select_from(HumanTask).where(inbox_filter(actor) if mine is None else mine)).one()
-    return InboxCounts(int(total), int(overdue), int(soon), int(none))
-
-
 def _tally(condition):
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def inbox_steps(session: Session, mine, now: datetime) -> tuple[list[dict], InboxCounts]:
+# The name a process shows under is its newest version's; asked per group of the inbox (a handful), by
+# the (process_id, version) key, so that the page needs no query of its own for the names.
+_PROCESS_NAME = (select(ProcessDefinition.name).where(ProcessDefinition.process_id == HumanTask.process_id)
+                 .order_by(ProcessDefinition.version.desc()).limit(1).correlate(HumanTask).scalar_subquery())
+# A page's business keys by primary key, for the page's rows.
+_BUSINESS_KEY = (select(ProcessInstance.business_key).where(ProcessInstance.id == HumanTask.instance_id)
+                 .correlate(HumanTask).scalar_subquery())
+
+
+# The inbox's statements, one per kind of user and kind of query (see _grant_shape).
+@functools.lru_cache(maxsize=512)
+def _counts_statement(kinds: tuple[str, ...]):
+    return (select(func.count(), *(_tally(_due_condition(due)) for due in DUE_STATES))
+            .select_from(HumanTask).where(_inbox_terms(kinds)))
+
+
+@functools.lru_cache(maxsize=512)
+def _steps_statement(kinds: tuple[str, ...]):
+    return (select(HumanTask.process_id, HumanTask.element_id, HumanTask.step, HumanTask.name, func.count(),
+                   *(_tally(_due_condition(due)) for due in DUE_STATES), _PROCESS_NAME)
+            .where(_inbox_terms(kinds))
+            .group_by(HumanTask.process_id, HumanTask.element_id, HumanTask.step, HumanTask.name)
+            .order_by(HumanTask.process_id, HumanTask.step, HumanTask.element_id))
+
+
+def _filtered(kinds: tuple[str, ...], process: bool, element: bool, due: str | None) -> list:
+    conditions = [_inbox_terms(kinds), _due_condition(due)]
+    if process:
+        conditions.append(HumanTask.process_id == bindparam("process_id"))
+    if element:
+        conditions.append(HumanTask.element_id == bindparam("element_id"))
+    return conditions
+
+
+@functools.lru_cache(maxsize=512)
+def _matching_statement(kinds: tuple[str, ...], process: bool, element: bool, due: str | None):
+    return select(func.count()).select_from(HumanTask).where(*_filtered(kinds, process, element, due))
+
+
+@functools.lru_cache(maxsize=512)
+def _page_statement(kinds: tuple[str, ...], process: bool, element: bool, due: str | None, sort: str):
+    # The page's ids are chosen first and the business keys looked up for those rows only: a key in the
+    # sorted query itself would be looked up for every matching task before the sort (SQLite does).
+    order = _order(sort)
+    page = (select(HumanTask.id).where(*_filtered(kinds, process, element, due))
+            .order_by(*order).limit(bindparam("limit")).offset(bindparam("offset")))
+    return select(HumanTask, _BUSINESS_KEY).where(HumanTask.id.in_(page)).order_by(*order)
+
+
+def inbox_counts(session: Session, actor: Actor, now: datetime) -> InboxCounts:
+    """The menu's figures: all my tasks, overdue, due within two days, without a due date (one indexed query)."""
+    kinds, values = _grant_shape(actor)
+    total, overdue, soon, none = session.execute(_counts_statement(kinds), {**values, **_moment(now)}).one()
+    return InboxCounts(int(total), int(overdue), int(soon), int(none))
+
+
+def inbox_steps(session: Session, actor: Actor, now: datetime) -> tuple[list[dict], InboxCounts]:
     """The processes and steps in my inbox with how many tasks each (the filters' choices), and the
     menu's counts summed from them: one pass over my tasks instead of two."""
-    found = session.execute(
-        select(HumanTask.process_id, HumanTask.element_id, HumanTask.step, HumanTask.name, func.count(),
-               *(_tally(_due_condition(due, now)) for due in DUE_STATES))
-        .where(mine)
-        .group_by(HumanTask.process_id, HumanTask.element_id, HumanTask.step, HumanTask.name)
-        .order_by(HumanTask.process_id, HumanTask.step, HumanTask.element_id)).all()
-    steps = [{"process_id": p, "element_id": e, "step": s, "name": n, "count": c} for p, e, s, n, c, *_ in found]
+    kinds, values = _grant_shape(actor)
+    found = session.execute(_steps_statement(kinds), {**values, **_moment(now)}).all()
+    steps = [{"process_id": p, "process_name": row[-1], "element_id": e, "step": s, "name": n, "count": c}
+             for row in found for p, e, s, n, c in [row[:5]]]
     totals = [sum(int(row[k]) for row in found) for k in range(4, 8)]
     return steps, InboxCounts(*totals)
 
 
-def _filtered(mine, query: InboxQuery, now: datetime) -> list:
-    conditions = [mine, _due_condition(query.due, now)]
-    if query.process_id:
-        conditions.append(HumanTask.process_id == query.process_id)
-    if query.element_id:
-        conditions.append(HumanTask.element_id == query.element_id)
-    return conditions
+def _page_parameters(actor: Actor, query: InboxQuery, now: datetime) -> tuple[tuple, dict]:
+    kinds, values = _grant_shape(actor)
+    shape = (kinds, bool(query.process_id), bool(query.element_id), query.due if query.due in DUE_STATES else None)
+    values.update(_moment(now), process_id=query.process_id, element_id=query.element_id, limit=query.per_page,
+                  offset=(max(query.page, 1) - 1) * query.per_page)
+    return shape, values
 
 
-def inbox_query(actor: Actor, query: InboxQuery, now: datetime, mine=None):
-    """The SELECT behind one inbox page (exposed so a test can EXPLAIN it)."""
-    return (select(HumanTask).where(*_filtered(inbox_filter(actor) if mine is None else mine, query, now))
-            .order_by(*_order(query.sort if query.sort in SORTS else "due"))
-            .limit(query.per_page).offset((max(query.page, 1) - 1) * query.per_page))
+def inbox_query(actor: Actor, query: InboxQuery, now: datetime):
+    """The SELECT behind one inbox page, each task with its business key, filled in (so a test can EXPLAIN it)."""
+    shape, values = _page_parameters(actor, query, now)
+    return _page_statement(*shape, query.sort if query.sort in SORTS else "due").params(values)
 
 
 def inbox_page(session: Session, actor: Actor, query: InboxQuery, now: datetime) -> InboxPage:
     """One page of my inbox: filtered, sorted, counted; every query starts from the inbox indexes."""
-    mine = inbox_filter(actor)  # built once: an actor with many grants makes a long OR
-    found = list(session.scalars(inbox_query(actor, query, now, mine)))
-    # Business keys by primary key for this page only: joining first lets a planner walk all instances.
-    keys = dict(session.execute(select(ProcessInstance.id, ProcessInstance.business_key)
-                                .where(ProcessInstance.id.in_({t.instance_id for t in found}))).all()) if found else {}
-    rows = [(task, keys.get(task.instance_id)) for task in found]
-    steps, counts = inbox_steps(session, mine, now)
+    shape, values = _page_parameters(actor, query, now)
+    page_statement = _page_statement(*shape, query.sort if query.sort in SORTS else "due")
+    rows = [(task, key) for task, key in session.execute(page_statement, values)]
+    steps, counts = inbox_steps(session, actor, now)
     if query.process_id or query.element_id or query.due:
-        matching = int(session.scalar(select(func.count()).select_from(HumanTask)
-                                      .where(*_filtered(mine, query, now))) or 0)
+        matching = int(session.scalar(_matching_statement(*shape), values) or 0)
     else:
         matching = counts.total  # no filter: the page's rows are the whole inbox
     return InboxPage(rows=rows, matching=matching, counts=counts, steps=steps)
@@ -228,6 +315,12 @@ def transition(session: Session, row: HumanTask, **values) -> bool:
     if row.assignee is not None:
         params["was_assignee"] = row.assignee
     return session.execute(statement, params).rowcount == 1
+
+
+def now_stored(row: HumanTask, **values) -> None:
+    """Tell the loaded `row` what a successful `transition` wrote, so that reading it needs no query."""
+    for column, value in values.items():
+        set_committed_value(row, column, value)
 
 
 def add(session: Session, **columns) -> HumanTask:

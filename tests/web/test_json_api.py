@@ -188,8 +188,8 @@ def test_inbox_filters_sort_and_pages(client, auth, flow, api, clock):
     listing = client.get("/api/tasks").get_json()
     assert [t["task_id"] for t in listing["tasks"]] == [first, second]  # by due date
     assert listing["counts"] == {"total": 2, "overdue": 0, "due_soon": 0, "no_due": 0}
-    assert listing["steps"] == [{"process_id": "approval", "element_id": "request", "step": "1",
-                                 "name": "1 提交费用申请", "count": 2}]
+    assert listing["steps"] == [{"process_id": "approval", "process_name": "费用申请审批", "element_id": "request",
+                                 "step": "1", "name": "1 提交费用申请", "count": 2}]
     assert (listing["page"], listing["pages"], listing["total"]) == (1, 1, 2)
     task = listing["tasks"][0]
     assert task["business_key"] == "B-1" and task["title"] == "1 提交费用申请" and task["overdue"] is False

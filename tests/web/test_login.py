@@ -112,6 +112,18 @@ def test_session_cookie_is_httponly_samesite_and_ends_when_idle(auth):
     assert "Secure" not in cookie  # plain HTTP by default (a local demo); see the next test
 
 
+def test_session_cookie_is_renewed_every_few_minutes_not_on_every_response(client, auth, monkeypatch):
+    from web import auth as web_auth
+
+    auth.login()
+    assert not any(k == "Set-Cookie" for k, _ in client.get("/api/me").headers.items())  # renewed at login
+    later = web_auth._real_now() + web_auth.RENEW_EVERY
+    monkeypatch.setattr(web_auth, "_real_now", lambda: later)
+    renewed = _set_cookie(client.get("/api/me"))  # an active user's idle timeout starts again
+    assert "Expires=" in renewed
+    assert not any(k == "Set-Cookie" for k, _ in client.get("/api/me").headers.items())
+
+
 def _second_app(url, clock, **config):
     """Another app on the same (seeded) database: another server process, or other settings."""
     return create_app({"TESTING": True, "SECRET_KEY": "test-key", "DATABASE_URL": url, "SMFLOW_CLOCK": clock,
