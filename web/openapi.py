@@ -1,7 +1,8 @@
 """The API's OpenAPI 3.1 document (web/openapi.json, written by hand) and a page drawn from it on the server.
 
 tests/web/test_openapi.py keeps the document and the routes in step: every /api route is documented and
-every documented path exists, and real answers match the documented schemas.
+every documented path exists, and real answers match the documented schemas. Both need a login, like
+everything else: the description is no secret, but nothing else is public either.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import json
 from functools import cache
 from importlib.resources import files
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, abort, g, jsonify, render_template
+
+from .auth import login_required
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
@@ -100,10 +103,13 @@ def operations(doc: dict) -> list[dict]:
 
 @bp.get("/openapi.json")
 def openapi_json():
+    if g.actor is None:
+        abort(401)  # a script's resource: the API's answer, where the docs page sends a person to log in
     return jsonify(document())
 
 
 @bp.get("/docs")
+@login_required
 def docs():
     doc = document()
     schemas = [{"name": name, "description": spec.get("description", ""), "fields": properties(spec, doc),

@@ -1,7 +1,8 @@
 """Versions of a process: compare two of them, and migrate running instances of older ones to the newest.
 
-Comparing is open to everyone who may see the process library; migrating (and its dry run) only to the
-process's owner role and administrators, like deploying. Each instance moves in its own unit of work.
+Comparing is open to whoever may see the process's diagrams (`processes.may_view`); migrating (and its dry
+run) only to the process's owner role and administrators, like deploying. Each instance moves in its own
+unit of work.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .app import db, engine, tx
 from .auth import login_required
 from .i18n import localtime, t
 from .inbox import user_name
-from .processes import check_may_deploy
+from .processes import check_may_deploy, may_view, versions_of
 
 bp = Blueprint("versions", __name__, url_prefix="/processes")
 
@@ -47,8 +48,8 @@ def aspect_labels(aspects) -> list[str]:
 @login_required
 def compare(process_id: str):
     session = db()
-    all_versions = [d for d in definitions.all_versions(session) if d.process_id == process_id]
-    if not all_versions:
+    all_versions = versions_of(session, process_id)
+    if not all_versions or not may_view(session, g.actor, all_versions):  # hidden: the answer for unknown
         raise NotFound(t("versions.no_process", pid=process_id), process_id=process_id)
     newest = all_versions[-1].version
     b = _version_arg("b", newest)

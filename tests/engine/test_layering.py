@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PURE = ["sandbox", "forms", "routing", "definitions", "spiff_dialect", "xml_safety", "xsd", "timers", "runtime",
-        "script_engine", "clock", "errors", "fidelity", "versions", "lane_roles", "paths"]
+        "script_engine", "clock", "errors", "fidelity", "versions", "lane_roles", "paths", "start_data"]
 
 
 def imported_modules(path: Path) -> set[str]:
