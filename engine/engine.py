@@ -235,6 +235,9 @@ class Engine(Scheduling):
         if not tasks.transition(session, row, **change):
             self._changed_meanwhile(session, actor, row)
         tasks.now_stored(row, **change)
+        known = _known_active(workflow)
+        if known is not None:
+            known.pop(row.task_guid, None)
         self.runtime.complete_user_task(workflow, row.task_guid, values)
         completed = ("completed", {"task_id": row.id, "step": row.step, "name": row.name, "data": values})
         self._advance_and_save(session, instance, workflow, login, revision, leading_events=[completed])
@@ -403,19 +406,32 @@ class Engine(Scheduling):
 
     def _sync_tasks(self, session: Session, instance: ProcessInstance, workflow, now: datetime) -> list:
         """Add rows for newly ready user tasks, cancel those no longer waited for; their audit events."""
-        active = tasks.active_guids(session, instance.id)
+        active = _known_active(workflow)
+        if active is None:
+            active = tasks.active_guids(session, instance.id)
         ready, new = self.runtime.ready_work(workflow, active)  # only new tasks are described
         roles = self._role_names(session, now) if new else None
         rows = [dict(task_guid=item.guid, instance_id=instance.id, process_id=instance.process_id,
                      element_id=item.element_id, step=item.step, name=item.name, documentation=item.documentation,
                      lane=item.lane, role=roles.for_lane(item.lane), scope=item.scope, state=OPEN, due_at=item.due_at,
                      form=item.form, prefill=item.prefill, created_at=now) for item in new]
+        ids = tasks.add_many(session, rows)
         created = [("task_created", {"task_id": task_id, "step": row["step"], "name": row["name"],
                                      "role": row["role"], "scope": row["scope"]})
-                   for task_id, row in zip(tasks.add_many(session, rows), rows, strict=True)]
+                   for task_id, row in zip(ids, rows, strict=True)]
         gone = [task_id for guid, task_id in active.items() if guid not in ready]
         tasks.cancel(session, gone, now)
+        # Kept with the workflow: when it is kept warm, its next step needs no query for them.
+        workflow.smflow_active = {**{guid: task_id for guid, task_id in active.items() if guid in ready},
+                                  **{row["task_guid"]: task_id for task_id, row in zip(ids, rows, strict=True)}}
         return created + [("task_cancelled", {"task_id": t}) for t in gone]
+
+
+def _known_active(workflow) -> dict[str, int] | None:
+    """The instance's open and claimed tasks (guid → task id) as of the revision this workflow was saved at;
+    None for a workflow rebuilt from the database. Only a unit of work that takes a revision adds or ends
+    tasks (claiming moves a task between two active states), so a warm workflow's list is the stored one."""
+    return getattr(workflow, "smflow_active", None)
 
 
 def check_file(engine: Engine, session: Session, data: bytes, filename: str | None):
