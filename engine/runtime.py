@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from uuid import uuid4
 
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
@@ -46,6 +47,47 @@ _SHARED_MIN_LEN = 8
 _FINISHED = (TaskState.COMPLETED, TaskState.CANCELLED)
 
 
+class _KeptTaskDict(dict):
+    """A finished task's serialized form, with its JSON text once written: a long history's finished tasks
+    are then neither converted nor encoded again at every step, only copied into the state's text."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.text: str | None = None
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_TASKS_MARK = f"smflow-tasks-{uuid4().hex}"  # stands for a tasks mapping while the rest is encoded
+
+
+def _encode_tasks(tasks: dict) -> str:
+    parts = []
+    for task_id, task in tasks.items():
+        if isinstance(task, _KeptTaskDict):
+            if task.text is None:
+                task.text = _encode(task)
+            text = task.text
+        else:
+            text = _encode(task)
+        parts.append(f"{_encode(task_id)}:{text}")
+    return "{" + ",".join(parts) + "}"
+
+
+def _encode_state(dct: dict) -> str:
+    """The same text as encoding `dct` whole (which it changes), with kept tasks' texts reused."""
+    texts = {}
+    for n, part in enumerate((dct, *dct["subprocesses"].values())):
+        mark = f"{_TASKS_MARK}-{n}"
+        texts[_encode(mark)] = _encode_tasks(part["tasks"])
+        part["tasks"] = mark
+    text = _encode(dct)
+    for mark, tasks_text in texts.items():
+        text = text.replace(mark, tasks_text, 1)
+    return text
+
+
 def _keep_finished_task_dicts(registry) -> None:
     """Serialize a finished task once: its dict is kept on it while nothing it depends on changes.
 
@@ -66,7 +108,7 @@ def _keep_finished_task_dicts(registry) -> None:
                id(task.data), None if parent is None else id(parent.data))
         kept = task.__dict__.get("_smflow_dict")
         if kept is None or kept[0] != key:
-            kept = (key, plain(task, **kwargs))
+            kept = (key, _KeptTaskDict(plain(task, **kwargs)))
             task._smflow_dict = kept
         return kept[1]
 
@@ -195,7 +237,7 @@ class Runtime:
         # Not SpiffWorkflow's "encoder mode": it is a flag on the shared registry, and web threads share it.
         dct = self._state_converter.to_dict(workflow)
         dct[self.serializer.VERSION_KEY] = self.serializer.VERSION
-        return json.dumps(dct, ensure_ascii=False, separators=(",", ":"))
+        return _encode_state(dct)
 
     def load_state(self, state: str, spec, subprocess_specs: dict) -> BpmnWorkflow:
         dct = json.loads(state)

@@ -1,5 +1,6 @@
 """The in-memory runtime: state round trips, and the sandbox stays attached after deserialization."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,22 @@ def test_the_time_budget_applies_inside_workflows(clock):
     (failure,) = result.failures
     assert "秒" in failure["error"]
     assert not workflow.is_completed()
+
+
+def test_state_text_reuses_finished_tasks_and_equals_plain_json_at_every_step(runtime):
+    def plain(workflow) -> str:
+        dct = runtime._state_converter.to_dict(workflow)
+        dct[runtime.serializer.VERSION_KEY] = runtime.serializer.VERSION
+        return json.dumps(dct, ensure_ascii=False, separators=(",", ":"))
+
+    spec, subs = approval_spec()
+    workflow = runtime.new_workflow(spec, subs, {"office": "华北/北京办事处"})
+    runtime.advance(workflow, no_service)
+    for answer in ({"amount": 5.0, "purpose": "会议"}, {"decision": "approve"}):
+        first = runtime.dump_state(workflow)
+        assert first == runtime.dump_state(workflow) == plain(workflow)  # kept texts reused, same text
+        (ready,) = runtime.ready_tasks(workflow)
+        runtime.complete_user_task(workflow, ready.guid, answer)
+        runtime.advance(workflow, no_service)
+        assert runtime.dump_state(workflow) == plain(workflow) != first  # nothing stale carried over
+    assert workflow.is_completed()
