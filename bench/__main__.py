@@ -30,7 +30,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--loop-sizes", default="1,10,100", help="growth: times the loop is taken")
     parser.add_argument("--clients", default="1,8,32", help="http: concurrent clients")
     parser.add_argument("--requests", type=int, default=400, help="http: requests per kind and client count")
-    parser.add_argument("--http-workers", type=int, default=4, help="http: gunicorn worker processes")
+    parser.add_argument("--http-workers", type=int, default=2, help="http: `smflow serve --workers` (processes)")
     parser.add_argument("--tasks", type=int, default=100_000, help="inbox: open tasks")
     parser.add_argument("--users", type=int, default=10_000, help="inbox: users")
     parser.add_argument("--samples", type=int, default=200, help="inbox: timed queries per database")

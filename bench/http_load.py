@@ -1,6 +1,7 @@
 """Part 3, HTTP: complete-task and inbox requests with 1, 8 and 32 concurrent clients, gunicorn + PostgreSQL.
 
-The server is `gunicorn 'web.app:create_app()'` (sync workers) on a scratch PostgreSQL database. Each
+The server is `smflow serve` (gunicorn, 2 processes of 4 threads, keep-alive: what an operator runs) on a
+scratch PostgreSQL database. Each
 client is a thread with its own user and session (login through the JSON API, CSRF header), working
 through the open tasks of its own instances of a 20-step process (each user's tasks are in its own
 scope, so an inbox holds that user's ~40 open tasks). Complete = `POST /api/tasks/<id>/complete`;
@@ -21,6 +22,7 @@ import sys
 import threading
 import time
 from http.cookies import SimpleCookie
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -29,6 +31,11 @@ from .processes import LANE, sequential
 
 PASSWORD = "bench-password"
 INSTANCES_PER_USER = 40
+
+
+def smflow_command() -> list[str]:
+    script = Path(sys.executable).with_name("smflow")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "web.cli"]
 
 
 def _free_port() -> int:
@@ -114,9 +121,11 @@ def _open_tasks(sessions, login: str) -> list[int]:
 
 
 def _start_server(url: str, port: int, workers: int) -> subprocess.Popen:
-    env = {**os.environ, "SMFLOW_DATABASE_URL": url, "SMFLOW_SECRET_KEY": "bench-" + "x" * 40}
-    command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-               "--log-level", "warning", "--timeout", "120", "web.app:create_app()"]
+    """`smflow serve` as an operator starts it (gunicorn, threaded workers with keep-alive), without the
+    background worker process: nothing here needs it."""
+    env = {**os.environ, "SMFLOW_SECRET_KEY": "bench-" + "x" * 40}
+    command = [*smflow_command(), "--db", url, "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--no-worker"]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               start_new_session=True)
     deadline = time.monotonic() + 60
@@ -185,7 +194,7 @@ def _load(clients: list[Client], kind: str, total: int, sessions) -> dict:
             "max_ms": max(ms, default=0.0), "per_s": len(ms) / wall if wall else 0.0}
 
 
-def run(client_counts: list[int], requests: int = 400, workers: int = 4) -> dict:
+def run(client_counts: list[int], requests: int = 400, workers: int = 2) -> dict:
     from engine.store.db import make_engine, make_session_factory
 
     users = max(client_counts)
