@@ -218,7 +218,7 @@ class Engine(Scheduling):
     # -- complete -------------------------------------------------------------------------------
     def complete(self, session: Session, task_id: int, login: str | Actor, data: dict) -> HumanTask:
         """Validate and submit a task's form, then run the process on until it waits again."""
-        row, instance = tasks.get_with_instance(session, task_id)
+        row, instance = tasks.get_with_instance(session, task_id, for_change=True)
         actor = self._who(session, login)
         login = actor.login
         self._check_can_act(session, actor, row)
@@ -229,7 +229,7 @@ class Engine(Scheduling):
             self._check_can_act(session, actor, row)
             raise StaleAction("流程已不在等待该任务, 请刷新", task_id=row.id)
         values = validate_submission(row.form, data, task.data, self.sandbox, row.prefill)
-        revision = instances.take_revision(session, instance.id, instance.revision)
+        read, revision = instance.revision, instance.revision + 1  # locked since it was read: saved at the end
         now = self.clock.now()
         change = dict(state=COMPLETED, assignee=login, completed_by=login, completed_at=now, submitted=values)
         if not tasks.transition(session, row, **change):
@@ -240,7 +240,8 @@ class Engine(Scheduling):
             known.pop(row.task_guid, None)
         self.runtime.complete_user_task(workflow, row.task_guid, values)
         completed = ("completed", {"task_id": row.id, "step": row.step, "name": row.name, "data": values})
-        self._advance_and_save(session, instance, workflow, login, revision, leading_events=[completed])
+        self._advance_and_save(session, instance, workflow, login, revision, leading_events=[completed],
+                               read_revision=read)
         return row
 
     def save_draft(self, session: Session, task_id: int, login: str, data: dict) -> None:
@@ -336,8 +337,9 @@ class Engine(Scheduling):
 
     def _advance_and_save(self, session: Session, instance: ProcessInstance, workflow, actor: str | None,
                           revision: int, retry_guid: str | None = None,
-                          leading_events: list[tuple[str, dict]] = ()) -> None:
-        """Run the workflow on, sync human tasks and save; the caller has taken `revision` already.
+                          leading_events: list[tuple[str, dict]] = (), read_revision: int | None = None) -> None:
+        """Run the workflow on, sync human tasks and save as `revision`: taken already by the caller, or
+        the one after `read_revision` when the caller read the instance locked.
 
         The audit events of the step (`leading_events` first, e.g. the completion) are written together
         at the end, in the order they happened: one statement where there would be several."""
@@ -399,7 +401,8 @@ class Engine(Scheduling):
         audit.record_many(session, events, now, actor, instance.id)
         state = self.runtime.dump_state(workflow)
         instances.save_state(session, instance.id, revision, state, "completed" if done else "running",
-                             None if done else self.runtime.next_timer(workflow), now if done else None)
+                             None if done else self.runtime.next_timer(workflow), now if done else None,
+                             read_revision)
         if not done:
             after_commit(session, lambda i=instance.id: self._keep_warm(i, revision, workflow))
         session.expire(instance)

@@ -145,7 +145,7 @@ def _act(task_id: int, action) -> dict:
     """Check the task may be seen at all (404 otherwise), then act, in one unit of work."""
     def work(session):
         # The task with its instance in one query, both held: the engine then finds them in the session.
-        row, _instance = tasks.get_with_instance(session, task_id)
+        row, _instance = tasks.get_with_instance(session, task_id, for_change=True)
         visible_task(session, task_id, g.actor)  # 404 outside my roles and scopes
         action(session)
         return human_task_dict(row)

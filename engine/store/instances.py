@@ -41,16 +41,18 @@ _TABLE = ProcessInstance.__table__
 _TAKE_REVISION = (update(_TABLE).where(_TABLE.c.id == bindparam("instance_id"),
                                        _TABLE.c.revision == bindparam("expected"))
                   .values(revision=bindparam("next")))
-_SAVE_STATE = (update(_TABLE).where(_TABLE.c.id == bindparam("instance_id"), _TABLE.c.revision == bindparam("taken"))
-               .values({c: bindparam(c, type_=_TABLE.c[c].type) for c in ("state", "status", "next_timer_at",
-                                                                          "ended_at")}))
+_SAVE_STATE = (update(_TABLE).where(_TABLE.c.id == bindparam("instance_id"), _TABLE.c.revision == bindparam("read"))
+               .values({"revision": bindparam("taken"),
+                        **{c: bindparam(c, type_=_TABLE.c[c].type) for c in ("state", "status", "next_timer_at",
+                                                                             "ended_at")}}))
 
 
 def take_revision(session: Session, instance_id: int, expected_revision: int) -> int:
     """Claim the next revision before writing anything else; raises Conflict if someone else got there first.
 
-    Done first in every unit of work that changes an instance: on PostgreSQL the row lock makes a racing
-    writer wait and then fail this check, on SQLite the check alone does it.
+    Done first in a unit of work that changes an instance it has not read locked (a completion has: see
+    tasks.get_with_instance): on PostgreSQL the row lock makes a racing writer wait and then fail this
+    check, on SQLite the check alone does it.
     """
     result = session.execute(_TAKE_REVISION, {"instance_id": instance_id, "expected": expected_revision,
                                               "next": expected_revision + 1})
@@ -60,10 +62,14 @@ def take_revision(session: Session, instance_id: int, expected_revision: int) ->
 
 
 def save_state(session: Session, instance_id: int, revision: int, state: str, status: str,
-               next_timer_at: datetime | None, ended_at: datetime | None) -> None:
-    """Write the state under the revision this unit of work took with `take_revision`."""
-    session.execute(_SAVE_STATE, {"instance_id": instance_id, "taken": revision, "state": state, "status": status,
-                                  "next_timer_at": next_timer_at, "ended_at": ended_at})
+               next_timer_at: datetime | None, ended_at: datetime | None, read_revision: int | None = None) -> None:
+    """Write the state as `revision`: the one this unit of work took with `take_revision`, or the next after
+    `read_revision` when it read the instance locked instead (tasks.get_with_instance(for_change=True))."""
+    result = session.execute(_SAVE_STATE, {
+        "instance_id": instance_id, "taken": revision, "read": revision if read_revision is None else read_revision,
+        "state": state, "status": status, "next_timer_at": next_timer_at, "ended_at": ended_at})
+    if result.rowcount != 1:
+        raise Conflict("流程实例刚被其他人更新, 请重试", instance_id=instance_id)
 
 
 def listing(session: Session, process_id: str | None = None, limit: int = 500,

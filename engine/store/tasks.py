@@ -39,15 +39,28 @@ _CANCEL = (update(HumanTask.__table__)
            .values(state="cancelled", completed_at=bindparam("at", type_=HumanTask.__table__.c.completed_at.type)))
 
 
-def get_with_instance(session: Session, task_id: int) -> tuple[HumanTask, ProcessInstance]:
-    """A task and its instance in one round trip (the hot path of every completion); only the instance
-    when the unit of work has read the task already (a web request checks first that it may see it)."""
+# For a change: the instance's row stays locked until the unit of work ends (PostgreSQL; SQLite has one
+# writer at a time), so that its revision cannot move on before this unit of work writes the next one. A
+# racing completion of the same instance waits here, then reads what the first one wrote.
+_TASK_WITH_INSTANCE_FOR_CHANGE = (_TASK_WITH_INSTANCE.with_for_update(of=ProcessInstance)
+                                  .execution_options(populate_existing=True))
+
+
+def get_with_instance(session: Session, task_id: int, for_change: bool = False) -> tuple[HumanTask, ProcessInstance]:
+    """A task and its instance in one round trip (the hot path of every completion); not again when the unit
+    of work has read them already (a web request checks first that the task may be seen).
+
+    `for_change`: the instance's row is locked for the rest of the unit of work."""
+    locked = session.info.setdefault("locked_instances", set())
     row = session.identity_map.get(identity_key(HumanTask, task_id))
-    if row is not None:
+    if row is not None and (not for_change or row.instance_id in locked):
         return row, session.get(ProcessInstance, row.instance_id, options=[defer(ProcessInstance.state)])
-    found = session.execute(_TASK_WITH_INSTANCE, {"task_id": task_id}).first()
+    found = session.execute(_TASK_WITH_INSTANCE_FOR_CHANGE if for_change else _TASK_WITH_INSTANCE,
+                            {"task_id": task_id}).first()
     if found is None:
         raise NotFound(f"没有编号为 {task_id} 的任务", task_id=task_id)
+    if for_change:
+        locked.add(found[1].id)
     return found[0], found[1]
 
 
