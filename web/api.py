@@ -8,6 +8,8 @@ scopes answers 404 exactly like one that does not exist, so ids reveal nothing.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, g, request
 from sqlalchemy.orm import Session
 
@@ -15,7 +17,7 @@ from engine.engine import human_task_dict
 from engine.errors import ValidationFailed
 from engine.routing import can_act
 from engine.store import tasks
-from engine.store.models import HumanTask
+from engine.store.models import HumanTask, ProcessInstance
 
 from . import csrf
 from .app import db, engine, tx
@@ -24,7 +26,16 @@ from .errors import error_response
 from .history import MAX_PER_PAGE, completed_page, page_number
 from .history import PER_PAGE as HISTORY_PER_PAGE
 from .i18n import t
-from .inbox import PER_PAGE, earlier_steps, process_names, task_ref, task_summary, visible_task
+from .inbox import (
+    PER_PAGE,
+    business_label,
+    due_state,
+    earlier_steps,
+    process_names,
+    step_title,
+    task_ref,
+    visible_task,
+)
 from .instances import instance_summaries, visible_instance
 from .processes import deploy_checked, process_listing, start_checked
 from .start import KEY_MAX
@@ -83,13 +94,17 @@ def me():
 
 
 # -- tasks -------------------------------------------------------------------------------------------
-def _task(row: HumanTask, names: dict | None = None, business_key: str | None = None) -> dict:
+def _task(row: HumanTask, names: dict | None = None, business_key: str | None = None,
+          now: datetime | None = None) -> dict:
     """A task as the inbox shows it: the engine's fields plus title, process, business key and due state."""
-    session = db()
-    summary = task_summary(session, row, names or process_names(session), engine().clock.now(), business_key)
-    return {**human_task_dict(row), "title": summary["title"], "process_name": summary["process_name"],
-            "business_key": summary["business_key"] or None, "label": summary["label"],
-            "overdue": summary["overdue"], "due_soon": summary["due_soon"], "received_at": row.created_at.isoformat()}
+    if business_key is None:
+        instance = db().get(ProcessInstance, row.instance_id)
+        business_key = instance.business_key if instance else None
+    names = process_names(db()) if names is None else names
+    due = due_state(row, now or engine().clock.now())
+    return {**human_task_dict(row), "title": step_title(row), "process_name": names.get(row.process_id, row.process_id),
+            "business_key": business_key or None, "label": business_label(business_key, row.scope),
+            "overdue": due == "overdue", "due_soon": due == "soon", "received_at": row.created_at.isoformat()}
 
 
 def _earlier(session: Session, row: HumanTask) -> list[dict]:
@@ -118,10 +133,11 @@ def inbox_query() -> tasks.InboxQuery:
 def task_list():
     session = db()
     query = inbox_query()
-    found = tasks.inbox_page(session, g.actor, query, engine().clock.now())
+    now = engine().clock.now()
+    found = tasks.inbox_page(session, g.actor, query, now)
     names = found.process_names
     return {
-        "tasks": [_task(row, names, key or "") for row, key in found.rows],  # "": no lookup, there is none
+        "tasks": [_task(row, names, key or "", now) for row, key in found.rows],  # "": no lookup, there is none
         "page": query.page, "per_page": query.per_page, "total": found.matching,
         "pages": max(1, -(-found.matching // query.per_page)),
         "counts": {"total": found.counts.total, "overdue": found.counts.overdue,

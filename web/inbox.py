@@ -24,8 +24,8 @@ from .auth import login_required, safe_next
 from .i18n import localtime, scope_label, t
 from .task_form import errors_by_field, field_views, parse_submission
 
-__all__ = ["field_views", "parse_submission", "process_names", "step_title", "task_ref", "task_summary",
-           "user_name", "visible_task"]
+__all__ = ["business_label", "due_state", "field_views", "parse_submission", "process_names", "step_title", "task_ref",
+           "task_summary", "user_name", "visible_task"]
 
 bp = Blueprint("inbox", __name__)
 
