@@ -151,6 +151,7 @@ def serve(c: Context, host, port, web_workers, worker, interval, dev):
     c.sessions  # noqa: B018 - create or check the schema once, before several processes start
     url = c.db_url
     sqlite = c.sessions.kw["bind"].dialect.name == "sqlite"
+    c.close()  # the web processes fork from this one: none may inherit its pooled connection
     serve_app(url, host, port, web_workers or (1 if sqlite else 2), worker, interval, dev, click.echo)
 
 

@@ -1,8 +1,12 @@
 """`smflow serve`: the web app under gunicorn (several processes), with a `smflow worker` process beside it.
 
-Every gunicorn worker builds its own app (and database pool) after the fork; the schema was created or
-checked once before. The background worker is a separate process rather than a thread in each web process:
-on SQLite there must be only one, and on PostgreSQL it keeps slow handlers out of the web processes.
+The app is built once, in gunicorn's arbiter, and the web processes fork from it ready to answer: built in
+each process after the fork, every process paid the imports and the route compilation again, all at once
+on two cores. The arbiter closes the app's database connections before the fork, so each web process opens
+its own. A HUP restarts the processes on the code already loaded (a new version needs a new `smflow serve`).
+
+The background worker is a separate process rather than a thread in each web process: on SQLite there must
+be only one, and on PostgreSQL it keeps slow handlers out of the web processes.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ def serve_app(db_url: str | None, host: str, port: int, web_workers: int, with_w
 
 
 class _Gunicorn(BaseApplication):
-    """gunicorn run from our command line, with our options, loading the app in each worker process."""
+    """gunicorn run from our command line, with our options, loading the app once before the workers fork."""
 
     def __init__(self, url: str, options: dict):
         self.url = url
@@ -57,8 +61,12 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
         if "control_socket_disable" in self.cfg.settings:  # gunicorn ≥ 25: one shared socket path per user
             self.cfg.set("control_socket_disable", True)
+        self.cfg.set("preload_app", True)
 
     def load(self):
         from .app import create_app
 
-        return create_app({"DATABASE_URL": self.url})
+        app = create_app({"DATABASE_URL": self.url})
+        # A connection opened here (the schema check's) must not be shared by the forked processes.
+        app.extensions["smflow"].sessions.kw["bind"].dispose()
+        return app
