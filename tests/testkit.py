@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,3 +66,14 @@ def broken(data: bytes) -> bytes:
     text = text.replace('camunda:topic="archive"', 'camunda:topic="no_such_topic"')
     text = text.replace('name="max" config="500"', 'name="max" config="lots"')
     return text.encode()
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """Stop a process started with start_new_session=True and everything it started: SIGTERM to the group,
+    SIGKILL after 20 s; its output pipes are drained."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, select, text
 from support import FIXTURES, Env, env_int, load_demo, record_figures
+from testkit import stop_group
 
 from engine.store import archive_chain
 from engine.store.db import make_engine, upgrade
@@ -128,12 +129,7 @@ class Servers:
     def stop(self) -> None:
         for proc in (self.web, self.worker):
             if proc is not None and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+                stop_group(proc)
 
 
 def _async_approval() -> bytes:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from sqlalchemy import make_url, text
+from testkit import stop_group
 
 from engine.store.db import make_engine
 
@@ -90,15 +90,6 @@ def serve(url: str, folder: Path, *args: str) -> subprocess.Popen:
                             env={**os.environ, "SMFLOW_SECRET_KEY": "serve-test-" + "x" * 40}, start_new_session=True)
 
 
-def stop(server: subprocess.Popen) -> None:
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.communicate()
-
-
 def test_the_web_processes_answer_on_connections_of_their_own(db_url, tmp_path):
     port = free_port()
     server = serve(db_url, tmp_path, "--port", str(port), "--workers", "2")
@@ -113,7 +104,7 @@ def test_the_web_processes_answer_on_connections_of_their_own(db_url, tmp_path):
         assert database_handles(server.pid, db_url) == set()
         assert set().union(*(database_handles(pid, db_url) for pid in workers))
     finally:
-        stop(server)
+        stop_group(server)
 
 
 def test_a_database_behind_the_newest_schema_is_not_served(sqlite_url, tmp_path):
@@ -126,6 +117,6 @@ def test_a_database_behind_the_newest_schema_is_not_served(sqlite_url, tmp_path)
         _, errors = server.communicate(timeout=60)
     finally:
         if server.poll() is None:
-            stop(server)
+            stop_group(server)
     assert server.returncode == 2
     assert "0007" in errors and "smflow db upgrade" in errors and "Traceback" not in errors
