@@ -143,8 +143,10 @@ def _start_server(url: str, port: int, workers: int) -> subprocess.Popen:
 
 
 def stop_server(server: subprocess.Popen) -> None:
-    """Stop a server started in its own process group: SIGTERM, then SIGKILL after 20 s."""
-    os.killpg(server.pid, signal.SIGTERM)
+    """Stop a server started in its own process group: SIGTERM to its main process, which stops its web
+    processes (signalling the whole group can miss a web process that gunicorn starts meanwhile), then
+    SIGKILL to the group after 20 s."""
+    server.send_signal(signal.SIGTERM)
     try:
         server.wait(timeout=20)
     except subprocess.TimeoutExpired:

@@ -13,26 +13,19 @@ import http.client
 import os
 import statistics
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 from .common import ROOT, database, migrated, progress
-from .http_load import _free_port, stop_server
+from .http_load import _free_port, smflow_command, stop_server
 
 RUNS = 3
-
-
-def _smflow() -> list[str]:
-    script = Path(sys.executable).with_name("smflow")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "web.cli"]
 
 
 def serve_ready_seconds(url: str) -> float:
     port = _free_port()
     began = time.perf_counter()
-    server = subprocess.Popen([*_smflow(), "--db", url, "serve", "--host", "127.0.0.1", "--port", str(port),
+    server = subprocess.Popen([*smflow_command(), "--db", url, "serve", "--host", "127.0.0.1", "--port", str(port),
                                "--no-worker"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               env={**os.environ, "SMFLOW_SECRET_KEY": "bench-" + "x" * 40}, start_new_session=True)
     try:
