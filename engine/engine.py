@@ -128,8 +128,9 @@ class Engine(Scheduling):
     # -- start ----------------------------------------------------------------------------------
     def start(self, session: Session, process_id: str, by: str | None, data: dict | None = None,
               version: int | None = None, business_key: str | None = None,
-              started_at: datetime | None = None) -> int:
-        """Start an instance and run it until it waits; returns the instance id."""
+              started_at: datetime | None = None, run: bool = True) -> int:
+        """Start an instance and run it until it waits; returns the instance id. With `run` false it is stored
+        at its start, not run (a calendar period whose first steps failed: its timer job runs it, see scheduling)."""
         definition = stored.get_version(session, process_id, version)
         if not definition.executable:
             raise NotPermitted(f"流程 '{process_id}' 仅供查看 (isExecutable=false), 不能启动")
@@ -159,6 +160,11 @@ class Engine(Scheduling):
         row = instances.add(session, definition_id=definition.id, process_id=process_id, version=definition.version,
                             status="running", state="{}", business_key=business_key, started_by=by, started_at=now)
         started = ("started", {"process_id": process_id, "version": definition.version, "business_key": business_key})
+        if not run:
+            audit.record_many(session, [started], now, by, row.id)
+            instances.save_state(session, row.id, row.revision, self.runtime.dump_state(workflow), "running",
+                                 None, None)
+            return row.id
         self._advance_and_save(session, row, workflow, by, row.revision, leading_events=[started])
         return row.id
 

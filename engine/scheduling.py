@@ -1,6 +1,11 @@
 """The calendar, timers and service-task jobs: what `smflow worker` drives (a mixin of Engine).
 
 Every method is one unit of work on the caller's session; engine/worker.py strings them together.
+
+A timer whose firing fails (a script or condition on its path, a bug) is retried like a service task: its unit
+of work is rolled back, then a job of the instance's (`jobs.timer_key`) records the attempt and fires the
+instance's timers again after the back-off, until it becomes an incident for an administrator. A calendar period
+whose instance fails at its first steps is stored at its start, unrun, with such a job.
 """
 
 from __future__ import annotations
@@ -10,14 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from .clock import COMPANY_TZ
-from .errors import HandlerFailed, NotPermitted, StaleAction
+from .errors import Conflict, HandlerFailed, NotPermitted, SmflowError, StaleAction, WorkflowError
 from .runtime import find_task
 from .store import audit, instances, jobs, org
 from .store import definitions as stored
-from .store.models import Job, ProcessDefinition
+from .store.models import Job, ProcessDefinition, ProcessInstance
 from .timers import cycle_periods, parse_when
 
 CATCH_UP_LIMIT = 100  # periods started per process and round; a longer backlog goes on next round
@@ -35,6 +41,25 @@ class DuePeriod:
     process_id: str
     period: datetime
     business_key: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A unit of work of the worker's that raised, as a job records it."""
+
+    error: str
+    retryable: bool
+    element_id: str | None = None
+
+
+def failure_of(exc: Exception) -> Failure:
+    """Whether trying again later can help: a script or condition that failed (its data may come from a handler
+    on the same path), a conflict, a database error or a bug, yes; an error that refuses the work itself (not
+    found, not permitted, invalid, already done, a handler that says so) no."""
+    if not isinstance(exc, SmflowError):
+        return Failure(f"{type(exc).__name__}: {exc}", True)
+    retryable = isinstance(exc, WorkflowError) or exc.retryable
+    return Failure(exc.message, retryable, exc.context.get("element_id"))
 
 
 def wall_now() -> datetime:
@@ -79,15 +104,63 @@ class Scheduling:
         return instances.due_for_timers(session, self.clock.now(), limit)
 
     def fire_timers(self, session: Session, instance_id: int) -> bool:
-        """Let the instance's due timers fire and run on; False when nothing was due (or another worker has it)."""
+        """Let the instance's due timers fire and run on; False when nothing was due (or another worker has it,
+        or its timer job does: see timer_failed)."""
         if not instances.claim_due(session, instance_id, self.clock.now()):
             return False
-        instance = instances.get(session, instance_id)
+        self._fire(session, instances.get(session, instance_id))
+        return True
+
+    def _fire(self, session: Session, instance: ProcessInstance) -> None:
         workflow = self._load(instance)
         revision = instances.take_revision(session, instance.id, instance.revision)
         self.runtime.fire_timers(workflow)
-        audit.record(session, "timer_fired", self.clock.now(), instance_id=instance_id)
+        audit.record(session, "timer_fired", self.clock.now(), instance_id=instance.id)
         self._advance_and_save(session, instance, workflow, None, revision)
+
+    def timer_failed(self, session: Session, instance_id: int, failure: Failure) -> str:
+        """Firing the instance's timers failed and its unit of work was rolled back: the first attempt of its
+        timer job, which fires them again after the back-off (or waits for an administrator at once when retrying
+        cannot help). Returns retry | incident, or lost when the instance has ended meanwhile (nothing written)."""
+        instance = session.get(ProcessInstance, instance_id)
+        if instance is None or instance.status != "running":
+            return "lost"
+        now = self.clock.now()
+        job = jobs.for_timer(session, instance_id)
+        if job is None:
+            job = Job(key=jobs.timer_key(instance_id), instance_id=instance_id, task_guid="", topic=jobs.TIMER,
+                      due_at=now, created_at=now)
+            session.add(job)
+        elif job.status in jobs.OPEN:  # another worker fired it at the same moment and recorded this failure
+            return self._outcome(job)
+        job.element_id, job.attempts, job.finished_at = failure.element_id, 1, None
+        self._failed(session, job, failure.error, failure.retryable, now)
+        return self._outcome(job)
+
+    def _run_timer_job(self, session: Session, job: Job) -> str:
+        instance = instances.get(session, job.instance_id)
+        if instance.status == "running":  # an ended instance has no timer left to fire
+            self._fire(session, instance)
+        self._finish(job, self.clock.now())
+        return "done"
+
+    def _retry_timer_now(self, session: Session, job: Job) -> bool:
+        """An administrator's retry of a timer job: fired in a savepoint, so that a failure is recorded on the
+        job (a fresh series of retries, as for a service task) and nothing else of the attempt is kept."""
+        savepoint = session.begin_nested()
+        try:
+            self._run_timer_job(session, job)
+        except (Conflict, DBAPIError):
+            raise  # someone changed the instance meanwhile, or a lock race: the whole unit of work runs again
+        except Exception as exc:  # noqa: BLE001 - recorded on the job, as the worker records it
+            savepoint.rollback()
+            failure, now = failure_of(exc), self.clock.now()
+            audit.record(session, "error", now, instance_id=job.instance_id, element_id=failure.element_id,
+                         error=failure.error)
+            job.element_id = failure.element_id or job.element_id
+            self._failed(session, job, failure.error, failure.retryable, now)
+            return False
+        savepoint.commit()
         return True
 
     # -- the calendar ---------------------------------------------------------------------------
@@ -124,10 +197,18 @@ class Scheduling:
             step = parse_when(str(self.sandbox.evaluate(definition.start_cycle, {})).split("/")[2])
         return period_key(moment, step, period_label(definition.name, definition.process_id))
 
-    def start_period(self, session: Session, due: DuePeriod) -> int:
+    def start_period(self, session: Session, due: DuePeriod, run: bool = True) -> int:
         """Start the instance of one period; StaleAction if it exists (another worker was quicker)."""
         return self.start(session, due.process_id, None, business_key=due.business_key,
-                          started_at=due.period.astimezone(COMPANY_TZ))
+                          started_at=due.period.astimezone(COMPANY_TZ), run=run)
+
+    def start_failed(self, session: Session, due: DuePeriod, failure: Failure) -> str:
+        """Starting a period's instance failed at its first steps and the unit of work was rolled back: the
+        instance is stored at its start, unrun, and its timer job runs it on after the back-off (the calendar
+        sees the period taken). Returns retry | incident, or lost when another worker started it meanwhile."""
+        if instances.by_business_key(session, due.process_id, due.business_key) is not None:
+            return "lost"
+        return self.timer_failed(session, self.start_period(session, due, run=False), failure)
 
     def start_scheduled(self, session: Session, process_id: str | None = None) -> list[int]:
         """Start every due period's instance of each calendar process (or just `process_id`) in this unit of work."""
@@ -153,6 +234,8 @@ class Scheduling:
         return self._run(session, job)
 
     def _run(self, session: Session, job: Job) -> str:
+        if jobs.is_timer(job):
+            return self._run_timer_job(session, job)
         now = self.clock.now()
         instance = instances.get(session, job.instance_id)
         workflow = self._load(instance) if instance.status == "running" else None
@@ -173,12 +256,19 @@ class Scheduling:
     def _finish(self, job: Job, now: datetime) -> None:
         job.status, job.finished_at, job.lease_owner, job.lease_expires_at = jobs.DONE, now, None, None
 
-    def job_crashed(self, session: Session, job_id: int, owner: str, error: str) -> str:
-        """A job's unit of work raised (a bug, a broken script after the task): count it as a failed attempt."""
+    def job_crashed(self, session: Session, job_id: int, owner: str, failure: Failure) -> str:
+        """A job's unit of work raised (a bug, a broken script after the task, a timer's path): count it as a
+        failed attempt."""
         job = jobs.hold(session, job_id, owner)
         if job is None:
             return "lost"
-        self._failed(session, job, error, retryable=True, now=self.clock.now())
+        if jobs.is_timer(job):  # where its path broke this time (a service task's job keeps its task)
+            job.element_id = failure.element_id or job.element_id
+        self._failed(session, job, failure.error, failure.retryable, now=self.clock.now())
+        return self._outcome(job)
+
+    @staticmethod
+    def _outcome(job: Job) -> str:
         return "incident" if job.status == jobs.INCIDENT else "retry"
 
     def waiting_jobs(self, session: Session, instance_id: int) -> list[Job]:
@@ -186,8 +276,8 @@ class Scheduling:
         return jobs.waiting(session, instance_id)
 
     def retry_now(self, session: Session, job_id: int, login: str) -> bool:
-        """An administrator runs a failed service task (an incident, or one waiting for its retry) at once,
-        e.g. after fixing what it needed; it gets a fresh series of retries. True when it went through."""
+        """An administrator runs a failed service task or timer (an incident, or one waiting for its retry) at
+        once, e.g. after fixing what it needed; it gets a fresh series of retries. True when it went through."""
         if not org.actor(session, login).is_admin:
             raise NotPermitted("只有管理员可以立即重试失败的服务任务")
         job = jobs.lock_open(session, job_id)
@@ -197,6 +287,8 @@ class Scheduling:
         audit.record(session, "retry", now, actor=login, instance_id=job.instance_id, job_id=job.id)
         job.status, job.attempts, job.lease_owner = jobs.RUNNING, 1, f"admin:{login}"
         job.lease_expires_at = wall_now() + timedelta(minutes=5)
+        if jobs.is_timer(job):
+            return self._retry_timer_now(session, job)
         return self._run(session, job) == "done"
 
     def schedule_retry(self, session: Session, instance_id: int, failure: dict, now: datetime) -> None:

@@ -2,7 +2,8 @@
 
 A round starts the calendar's due periods, fires due timers, runs due jobs under a lease and sends queued
 e-mails. Any number of workers may run on PostgreSQL; on SQLite run one. An error in one piece is reported
-and the round goes on with the rest.
+and the round goes on with the rest; a period or a timer that failed is retried by a job of its instance's,
+with the service tasks' back-off, and becomes an incident as they do (see scheduling.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .clock import Clock
 from .engine import Engine
 from .errors import SmflowError, StaleAction
 from .mailer import Mailer
+from .scheduling import failure_of
 from .store.unit_of_work import in_transaction
 
 DEFAULT_LEASE = timedelta(minutes=5)
@@ -92,10 +94,17 @@ class Worker:
                 report.started += 1
             except StaleAction:
                 pass  # another worker started this period first
-            except Exception as exc:  # noqa: BLE001 - reported, the round goes on
+            except Exception as exc:  # noqa: BLE001 - reported and retried later, the round goes on
                 self._error(report, exc)
+                failure = failure_of(exc)
+                _count(report, attempt(lambda s, d=due, f=failure: self.engine.start_failed(s, d, f)))
         for instance_id in attempt(lambda s: self.engine.due_timer_instances(s)) or []:
-            report.fired += bool(attempt(lambda s, i=instance_id: self.engine.fire_timers(s, i)))
+            try:
+                report.fired += self.tx(lambda s, i=instance_id: self.engine.fire_timers(s, i))
+            except Exception as exc:  # noqa: BLE001 - reported and retried later, the round goes on
+                self._error(report, exc)
+                failure = failure_of(exc)
+                _count(report, attempt(lambda s, i=instance_id, f=failure: self.engine.timer_failed(s, i, f)))
         self._run_jobs(report, attempt)
         if self.mailer is not None:
             while True:
@@ -118,14 +127,9 @@ class Worker:
                     outcome = self.tx(lambda s, j=job_id: self.engine.run_job(s, j, self.owner))
                 except Exception as exc:  # noqa: BLE001 - counted as a failed attempt, so a poison job ends
                     self._error(report, exc)
-                    message = exc.message if isinstance(exc, SmflowError) else f"{type(exc).__name__}: {exc}"
-                    outcome = attempt(lambda s, j=job_id, m=message: self.engine.job_crashed(s, j, self.owner, m))
-                if outcome == "done":
-                    report.jobs_done += 1
-                elif outcome == "retry":
-                    report.jobs_retry += 1
-                elif outcome == "incident":
-                    report.incidents += 1
+                    failure = failure_of(exc)
+                    outcome = attempt(lambda s, j=job_id, f=failure: self.engine.job_crashed(s, j, self.owner, f))
+                _count(report, outcome)
 
     def run_forever(self, interval: float) -> None:
         """Rounds every `interval` seconds until `stop()`; claimed jobs not yet run are handed back."""
@@ -157,7 +161,17 @@ class Worker:
         self.log(text)
 
 
+def _count(report: Report, outcome: str | None) -> None:
+    """A job's, a timer's or a period's outcome (None: its unit of work failed, reported already)."""
+    if outcome == "done":
+        report.jobs_done += 1
+    elif outcome == "retry":
+        report.jobs_retry += 1
+    elif outcome == "incident":
+        report.incidents += 1
+
+
 def describe(report: Report) -> str:
     return (f"启动 {report.started} 个定时流程, 触发 {report.fired} 个实例的定时器, "
-            f"完成 {report.jobs_done} 个服务任务 (待重试 {report.jobs_retry}, 转为事故 {report.incidents}), "
+            f"完成 {report.jobs_done} 个后台任务 (待重试 {report.jobs_retry}, 转为事故 {report.incidents}), "
             f"发送 {report.mails_sent} 封邮件, 出错 {report.errors} 次")

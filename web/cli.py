@@ -217,8 +217,11 @@ def _data(text: str | None) -> dict:
 @pass_ctx
 def start(c: Context, process_id, login, data_text, business_key, version):
     """启动流程实例"""
+    from .processes import start_as  # the web's rules for a person starting: the command acts as that person
+
     data = _data(data_text)
-    instance_id = c.tx(lambda s: c.engine.start(s, process_id, login, data, version, business_key))
+    instance_id = c.tx(lambda s: start_as(c.engine, s, process_id, org.actor(s, login), data, version,
+                                          business_key))
     emit({"instance_id": instance_id}, c.as_json, f"已启动流程实例 {instance_id}")
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 from werkzeug.datastructures import MultiDict
 
-from engine import DeployResult, start_data
+from engine import DeployResult, Engine, start_data
 from engine.errors import NotFound, NotPermitted, Problem, SmflowError, ValidationFailed
 from engine.routing import Actor
 from engine.store import definitions, instances
@@ -106,18 +106,22 @@ def deploy_message(result: DeployResult) -> str:
              status=t(f"processes.status.{result.status}"))
 
 
+def start_as(runner: Engine, session: Session, process_id: str, actor: Actor, data: dict, version: int | None,
+             business_key: str | None) -> int:
+    """Start as a person (the web, the API, `smflow start --as`): they may start the process, and start data
+    that decides where work goes names only scopes they hold (engine/start_data.py)."""
+    definition = definitions.get_version(session, process_id, version)
+    if definition.executable and not runner.may_start(session, actor, definition):
+        raise NotPermitted(t("processes.cannot_start", pid=process_id), process_id=process_id)
+    if data and isinstance(data, dict):  # no data, nothing to route (the engine refuses what is not a dict)
+        routing = start_data.routing_names(definitions.file_content(session, definition))
+        start_data.check_start_data(data, routing, actor)
+    return runner.start(session, process_id, actor.login, data, version, business_key)
+
+
 def start_checked(process_id: str, actor: Actor, data: dict, version: int | None,
                   business_key: str | None) -> int:
-    def work(session: Session) -> int:
-        definition = definitions.get_version(session, process_id, version)
-        if definition.executable and not engine().may_start(session, actor, definition):
-            raise NotPermitted(t("processes.cannot_start", pid=process_id), process_id=process_id)
-        if data and isinstance(data, dict):  # no data, nothing to route (the engine refuses what is not a dict)
-            routing = start_data.routing_names(definitions.file_content(session, definition))
-            start_data.check_start_data(data, routing, actor)
-        return engine().start(session, process_id, actor.login, data, version, business_key)
-
-    return tx(work)
+    return tx(lambda session: start_as(engine(), session, process_id, actor, data, version, business_key))
 
 
 # -- pages ----------------------------------------------------------------------------------------

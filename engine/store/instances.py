@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, true, union, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, load_only
 
 from ..errors import Conflict, NotFound, StaleAction
-from ..routing import Actor
-from . import tasks
-from .models import HumanTask, ProcessDefinition, ProcessInstance
+from ..routing import ACTIVE_STATES, CANCELLED, CLAIMED, COMPLETED, OPEN, Actor
+from . import jobs, tasks
+from .models import HumanTask, ProcessDefinition, ProcessInstance, User
 
 
 def get(session: Session, instance_id: int) -> ProcessInstance:
@@ -72,27 +72,82 @@ def save_state(session: Session, instance_id: int, revision: int, state: str, st
         raise Conflict("流程实例刚被其他人更新, 请重试", instance_id=instance_id)
 
 
+# Every state a task can be in: naming them all lets the (state, role, scope) index find a role's tasks.
+TASK_STATES = (OPEN, CLAIMED, COMPLETED, CANCELLED)
+
+
+def visible_condition(actor: Actor, owned: set[str] = frozenset()):
+    """SQL: the instances the actor started, owns the process of, or has (or had) a task of in their roles and
+    scopes. Administrators see all."""
+    if actor.is_admin:
+        return true()
+    # A union rather than one OR, so that each part is an index search (assignee, completed_by, role and scope)
+    # instead of a scan of every task.
+    involved = union(
+        select(HumanTask.instance_id).where(HumanTask.assignee == actor.login),
+        select(HumanTask.instance_id).where(HumanTask.completed_by == actor.login),
+        select(HumanTask.instance_id).where(HumanTask.state.in_(TASK_STATES), tasks.reachable_by(actor)))
+    return or_(ProcessInstance.started_by == actor.login, ProcessInstance.process_id.in_(owned),
+               ProcessInstance.id.in_(involved))
+
+
 def listing(session: Session, process_id: str | None = None, limit: int = 500,
             visible_to: Actor | None = None, owned: set[str] = frozenset()) -> list[ProcessInstance]:
-    """The newest instances; with `visible_to`, only those the actor started, owns the process of, or has
-    (or had) a task in their roles and scopes. Administrators see all."""
+    """The newest instances; with `visible_to`, only those `visible_condition` lets the actor see."""
     query = select(ProcessInstance).order_by(ProcessInstance.id.desc()).limit(limit)
     if process_id:
         query = query.where(ProcessInstance.process_id == process_id)
-    if visible_to is not None and not visible_to.is_admin:
-        involved = select(HumanTask.instance_id).where(or_(
-            HumanTask.assignee == visible_to.login, HumanTask.completed_by == visible_to.login,
-            tasks.reachable_by(visible_to)))
-        query = query.where(or_(ProcessInstance.started_by == visible_to.login,
-                                ProcessInstance.process_id.in_(owned), ProcessInstance.id.in_(involved)))
+    if visible_to is not None:
+        query = query.where(visible_condition(visible_to, owned))
     return list(session.scalars(query))
 
 
+def visible_counts(session: Session, actor: Actor, owned: set[str] = frozenset()) -> dict[tuple[str, str], int]:
+    """How many instances the actor may see, per (process, status): a list's total and its filters' counts."""
+    query = (select(ProcessInstance.process_id, ProcessInstance.status, func.count())
+             .where(visible_condition(actor, owned))
+             .group_by(ProcessInstance.process_id, ProcessInstance.status))
+    return {(process_id, status): n for process_id, status, n in session.execute(query)}
+
+
+def visible_page(session: Session, actor: Actor, owned: set[str], offset: int, limit: int,
+                 process_id: str | None = None,
+                 status: str | None = None) -> list[tuple[ProcessInstance, str | None, User | None]]:
+    """One page of the instances the actor may see, newest first (the primary key's order), each with the name
+    of the version it runs on and its starter. The serialized state stays unread: a list never needs it."""
+    query = (select(ProcessInstance, ProcessDefinition.name, User)
+             .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+             .outerjoin(User, User.login == ProcessInstance.started_by)
+             .options(defer(ProcessInstance.state))
+             .where(visible_condition(actor, owned))
+             .order_by(ProcessInstance.id.desc()).offset(offset).limit(limit))
+    if process_id:
+        query = query.where(ProcessInstance.process_id == process_id)
+    if status:
+        query = query.where(ProcessInstance.status == status)
+    return [(instance, name, starter) for instance, name, starter in session.execute(query)]
+
+
+def current_tasks(session: Session, instance_ids: list[int]) -> dict[int, list[HumanTask]]:
+    """The open and claimed tasks of these instances (one query for a whole page), by instance."""
+    found: dict[int, list[HumanTask]] = {i: [] for i in instance_ids}
+    if not instance_ids:
+        return found
+    rows = session.scalars(select(HumanTask).options(load_only(HumanTask.instance_id, HumanTask.step,
+                                                               HumanTask.name, HumanTask.scope, HumanTask.state))
+                           .where(HumanTask.instance_id.in_(instance_ids), HumanTask.state.in_(ACTIVE_STATES))
+                           .order_by(HumanTask.id))
+    for row in rows:
+        found[row.instance_id].append(row)
+    return found
+
+
 def due_for_timers(session: Session, now: datetime, limit: int = 1000) -> list[int]:
-    """Running instances whose next timer is due, soonest first (process_instance.next_timer_at is indexed)."""
+    """Running instances whose next timer is due, soonest first (process_instance.next_timer_at is indexed);
+    not those whose timers failed to fire: their timer job fires them, after its back-off."""
     return list(session.scalars(
         select(ProcessInstance.id)
-        .where(ProcessInstance.status == "running", ProcessInstance.next_timer_at <= now)
+        .where(ProcessInstance.status == "running", ProcessInstance.next_timer_at <= now, ~jobs.timer_waits())
         .order_by(ProcessInstance.next_timer_at).limit(limit)
     ))
 
@@ -101,7 +156,8 @@ def claim_due(session: Session, instance_id: int, now: datetime) -> bool:
     """Is the instance still due, and ours to fire?  On PostgreSQL the row stays locked until the unit of
     work ends and a concurrent worker skips it; on SQLite (one worker) the revision check suffices."""
     query = select(ProcessInstance.id).where(
-        ProcessInstance.id == instance_id, ProcessInstance.status == "running", ProcessInstance.next_timer_at <= now)
+        ProcessInstance.id == instance_id, ProcessInstance.status == "running", ProcessInstance.next_timer_at <= now,
+        ~jobs.timer_waits())
     if session.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return session.scalar(query) is not None

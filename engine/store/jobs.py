@@ -11,18 +11,35 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from .models import Job, ProcessInstance
 
 PENDING, RUNNING, DONE, INCIDENT = "pending", "running", "done", "incident"
 OPEN = (PENDING, RUNNING, INCIDENT)
+TIMER = "timer"  # the topic of an instance's timer job (its key says it is one: a handler may be called anything)
+_TIMER_PREFIX = "timer:"
 
 
 def key_for(task_guid: str) -> str:
     """A service task's job key: the same for every attempt, so effects written under it happen once."""
     return f"svc:{task_guid}"
+
+
+def timer_key(instance_id: int) -> str:
+    """An instance's timer job: its due timers failed to fire and are fired again from the job (one per instance)."""
+    return f"{_TIMER_PREFIX}{instance_id}"
+
+
+def is_timer(job: Job) -> bool:
+    return job.key.startswith(_TIMER_PREFIX)
+
+
+def timer_waits():
+    """SQL: the instance (ProcessInstance) has an unfinished timer job, which fires its timers instead."""
+    return exists().where(Job.instance_id == ProcessInstance.id, Job.key.startswith(_TIMER_PREFIX),
+                          Job.status.in_(OPEN))
 
 
 def _claimable(now: datetime, wall_now: datetime):
@@ -76,6 +93,10 @@ def lock_open(session: Session, job_id: int) -> Job | None:
 
 def for_task(session: Session, task_guid: str) -> Job | None:
     return session.scalars(select(Job).where(Job.key == key_for(task_guid))).first()
+
+
+def for_timer(session: Session, instance_id: int) -> Job | None:
+    return session.scalars(select(Job).where(Job.key == timer_key(instance_id))).first()
 
 
 def waiting(session: Session, instance_id: int) -> list[Job]:

@@ -170,3 +170,29 @@ def test_a_new_database_is_created_and_an_old_one_asks_for_an_upgrade(tmp_path):
     assert result.exit_code == 2 and "smflow db upgrade" in result.stderr
     assert runner.invoke(main, ["--db", old, "db", "upgrade"], catch_exceptions=False).exit_code == 0
     assert runner.invoke(main, ["--db", old, "processes"], catch_exceptions=False).exit_code == 0
+
+
+def test_start_as_a_person_keeps_the_webs_rules_and_messages(run):
+    from web.i18n import t
+
+    run("deploy", str(FIXTURES / "approval.bpmn"))
+    for login, role, scope in (("bj", "办事处", "华北/北京办事处"), ("rm", "大区经理", "华北"), ("boss", "admin", "*")):
+        run("users", "add", login, "--name", login)
+        run("users", "grant", login, role, "--scope", scope)
+    run("users", "add", "guest", "--name", "访客")
+
+    outsider = run("start", "approval", "--as", "guest", expect=2)
+    assert outsider.stderr == f"错误: {t('processes.cannot_start', pid='approval')}\n"  # the web's words
+    assert "只有持有流程 approval 某一泳道角色的人员 (或管理员) 可以发起该流程" in outsider.stderr
+    for value in ("华东/上海办事处", "华北", "*"):  # another office, the region above, the whole company
+        refused = run("start", "approval", "--as", "bj", "--data", json.dumps({"office": value}), "--json", expect=2)
+        (problem,) = as_json(refused)["errors"]
+        assert (problem["field"], problem["message"]) == (
+            "office", f"初始数据「office」决定任务发往的组织范围, 其值 '{value}' 不在您的权限范围内")
+        assert "(您的范围: 华北/北京办事处, 及其下级范围)" in refused.stderr and "Traceback" not in refused.stderr
+    assert as_json(run("instances", "--json")) == []  # nothing was started
+
+    run("start", "approval", "--as", "bj", "--data", '{"office": "华北/北京办事处"}')
+    run("start", "approval", "--as", "rm", "--data", '{"office": "华北/天津办事处"}')  # under the region granted
+    run("start", "approval", "--as", "boss", "--data", '{"office": "华东/上海办事处"}')  # administrators: anywhere
+    assert len(as_json(run("instances", "--json"))) == 3

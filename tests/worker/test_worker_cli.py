@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import stock_handler
 from click.testing import CliRunner
 from sqlalchemy import select
 from worker_helpers import HERE, WorkerDb
@@ -12,7 +13,7 @@ from worker_helpers import HERE, WorkerDb
 from engine import FixedClock
 from engine.clock import COMPANY_TZ
 from engine.store.db import make_engine, make_session_factory
-from engine.store.models import Notification, ProcessInstance, User
+from engine.store.models import Job, Notification, ProcessInstance, User
 from web.cli import main
 
 DEADLINE = HERE.parent / "fixtures" / "deadline.bpmn"  # monthly from 2027-01-02, a deadline on the 10th
@@ -69,3 +70,33 @@ def test_users_get_an_email_address(sqlite_url):
     cleared = run(sqlite_url, "users", "email", "li")
     assert "已清除" in cleared.output and read(sqlite_url, select(User.email)) == [None]
     assert run(sqlite_url, "users", "email", "nobody", "x@example.com").exit_code == 2
+
+
+def test_a_failing_timer_waits_out_its_back_off_across_worker_rounds(sqlite_url, tmp_path):
+    company = WorkerDb(sqlite_url, FixedClock(datetime(2027, 4, 2, 9, tzinfo=COMPANY_TZ)))
+    stock_handler.register(company.engine.handlers)  # deploying checks that its topic has a handler
+    company.deploy("timer_check.bpmn")
+    company.tx(lambda s: company.engine.start(s, "timer_check", None))
+    company.db.dispose()
+    level = tmp_path / "level"
+    level.write_text("未知", encoding="utf-8")
+    handlers = str(HERE / "stock_handler.py")
+
+    def round_at(moment: str) -> dict:
+        result = CliRunner(env={"SMFLOW_TEST_STOCK": str(level)}).invoke(
+            main, ["--db", sqlite_url, "--json", "worker", "--once", "--now", moment, "--handlers", handlers])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        return {k: v for k, v in report.items() if v and k != "messages"}
+
+    # `--now` starts a clock that runs on from that moment: each round is given a few seconds' margin.
+    assert round_at("2027-04-03T08:59:55") == {}
+    assert round_at("2027-04-03T09:00:00") == {"jobs_retry": 1, "errors": 1}
+    assert round_at("2027-04-03T09:00:55") == {}  # its back-off: one minute
+    assert round_at("2027-04-03T09:01:05") == {"jobs_retry": 1, "errors": 1}
+    assert round_at("2027-04-03T09:03:00") == {}  # then two
+    level.write_text("7", encoding="utf-8")
+    assert round_at("2027-04-03T09:03:10") == {"jobs_done": 1}
+    assert round_at("2027-04-04T09:00:00") == {}
+    (job,) = read(sqlite_url, select(Job))
+    assert (job.topic, job.status, job.attempts) == ("timer", "done", 3)
