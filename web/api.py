@@ -36,7 +36,10 @@ from .inbox import (
     task_ref,
     visible_task,
 )
-from .instances import instance_summaries, visible_instance
+from .instances import PER_PAGE as INSTANCES_PER_PAGE
+from .instances import instance_page, instance_query, visible_instance
+from .notifications import PER_PAGE as NOTIFICATIONS_PER_PAGE
+from .notifications import mark_read_for, notification_page
 from .processes import deploy_checked, process_listing, start_checked
 from .start import KEY_MAX
 from .start import listing as startable_listing
@@ -207,7 +210,10 @@ def history():
 @bp.get("/instances")
 @login_required
 def instance_list():
-    return {"instances": instance_summaries(db(), g.actor, request.args.get("process") or None)}
+    """The instances page as data: newest first, `process` and `status` filters, `page` and `per_page`."""
+    found = instance_page(db(), g.actor, instance_query(request.args, _per_page(INSTANCES_PER_PAGE)))
+    found.pop("counts")
+    return found
 
 
 @bp.get("/instances/<int:instance_id>")
@@ -238,6 +244,22 @@ def start():
                                f"business_key (最多 {KEY_MAX} 字的文字或 null)", [])
     instance_id = start_checked(body["process_id"], g.actor, data, version, (key or "").strip() or None)
     return {"instance_id": instance_id}, 201
+
+
+# -- notifications ---------------------------------------------------------------------------------------
+@bp.get("/notifications")
+@login_required
+def notification_list():
+    """My notifications, newest first, each with whether I read it; `unread` counts all of them (the bell)."""
+    return notification_page(db(), g.actor, page_number(request.args.get("page")),
+                             _per_page(NOTIFICATIONS_PER_PAGE))
+
+
+@bp.post("/notifications/read")
+@login_required
+def notifications_read():
+    """Body {"ids": [3, 5]} marks those, {} marks all; ids that are not mine are ignored."""
+    return mark_read_for(g.actor, _body().get("ids"))
 
 
 # -- processes (the process owner's side) -----------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
@@ -15,8 +16,12 @@ from engine.store.models import HumanTask, ProcessDefinition, ProcessInstance
 
 from .app import db, engine, tx
 from .auth import login_required
+from .history import page_number
 from .i18n import localtime, scope_label, t
-from .inbox import step_title, user_name
+from .inbox import process_names, step_title, user_name
+from .paging import paging
+from .process_versions import latest_for_migration, migrate_one
+from .processes import may_deploy, versions_of
 from .task_form import field_views, text_of
 
 bp = Blueprint("instances", __name__, url_prefix="/instances")
@@ -24,43 +29,95 @@ bp = Blueprint("instances", __name__, url_prefix="/instances")
 ORG_SNAPSHOT_KEYS = {"regions", "offices", "channels", "product_lines"}  # the same in every instance
 
 
-def can_view_instance(actor: Actor, instance: ProcessInstance, rows: list[HumanTask],
-                      owner: str | None) -> bool:
-    """Administrators, the starter, the process owner, and whoever holds (or did) one of its tasks."""
-    if actor.is_admin or instance.started_by == actor.login or (owner and owner in actor.roles):
+PER_PAGE = 25
+STATUSES = ("running", "completed", "cancelled")
+
+
+def can_view_instance(actor: Actor, instance: ProcessInstance, rows: list[HumanTask], owners: set[str | None]) -> bool:
+    """Administrators, the starter, the process's owner (of this version or of the newest, who may migrate
+    it), and whoever holds (or did) one of its tasks."""
+    if actor.is_admin or instance.started_by == actor.login or any(o and o in actor.roles for o in owners):
         return True
     return any(actor.login in (r.assignee, r.completed_by) or holds(actor, r.role, r.scope) for r in rows)
 
 
-def visible_instance(session: Session, instance_id: int, actor: Actor):
+def _visible(session: Session, instance_id: int, actor: Actor):
     instance = instances.get(session, instance_id)
     definition = session.get(ProcessDefinition, instance.definition_id)
+    newest = versions_of(session, instance.process_id)[-1]
     rows = tasks.for_instance(session, instance_id)
-    if not can_view_instance(actor, instance, rows, definition.owner):
+    if not can_view_instance(actor, instance, rows, {definition.owner, newest.owner}):
         # The same answer as for an unknown id: another scope's instance ids reveal nothing.
         raise NotFound(f"没有编号为 {instance_id} 的流程实例", instance_id=instance_id)
-    return instance, definition, rows
+    return instance, definition, rows, newest
 
 
-def instance_summaries(session: Session, actor: Actor, process_id: str | None = None) -> list[dict]:
-    out = []
-    owned = {d.process_id for d in definitions.latest_of_each(session) if d.owner and d.owner in actor.roles}
-    for instance in instances.listing(session, process_id, limit=300, visible_to=actor, owned=owned):
-        definition = session.get(ProcessDefinition, instance.definition_id)
-        rows = tasks.for_instance(session, instance.id)
-        if not can_view_instance(actor, instance, rows, definition.owner):
-            continue
-        out.append({
-            "id": instance.id, "process_id": instance.process_id,
-            "process_name": definition.name or instance.process_id, "version": instance.version,
-            "business_key": instance.business_key or "", "status": instance.status,
-            "status_label": t(f"status.{instance.status}"),
-            "started_by": user_name(session, instance.started_by),
-            "started_at": localtime(instance.started_at),
-            "current": [f"{step_title(r)} ({scope_label(r.scope)})"
-                        for r in rows if r.state in ACTIVE_STATES],
-        })
-    return out
+def visible_instance(session: Session, instance_id: int, actor: Actor):
+    """The instance, its version and its tasks; NotFound (as for an unknown id) when the actor may not see it."""
+    return _visible(session, instance_id, actor)[:3]
+
+
+@dataclass(frozen=True)
+class InstanceQuery:
+    process_id: str | None = None
+    status: str | None = None
+    page: int = 1
+    per_page: int = PER_PAGE
+
+
+def instance_query(args, per_page: int = PER_PAGE) -> InstanceQuery:
+    """The list's filters and page from a query string (the page's and the API's)."""
+    status = args.get("status") or None
+    return InstanceQuery(process_id=args.get("process") or None, status=status if status in STATUSES else None,
+                         page=page_number(args.get("page")), per_page=per_page)
+
+
+def _owned(session: Session, actor: Actor) -> set[str]:
+    return {d.process_id for d in definitions.latest_of_each(session) if d.owner and d.owner in actor.roles}
+
+
+def _summary(session: Session, instance: ProcessInstance, name: str | None, current: list[HumanTask]) -> dict:
+    return {
+        "id": instance.id, "process_id": instance.process_id, "process_name": name or instance.process_id,
+        "version": instance.version, "business_key": instance.business_key or "", "status": instance.status,
+        "status_label": t(f"status.{instance.status}"), "started_by": user_name(session, instance.started_by),
+        "started_at": localtime(instance.started_at),
+        "current": [f"{step_title(r)} ({scope_label(r.scope)})" for r in current],
+    }
+
+
+def instance_page(session: Session, actor: Actor, query: InstanceQuery) -> dict:
+    """One page of the instances the actor may see, newest first, with the counts the filters offer.
+
+    Who sees what is instances.visible_condition, in SQL: the page and its total agree."""
+    owned = _owned(session, actor)
+    counts = instances.visible_counts(session, actor, owned)
+    total = sum(n for (process_id, status), n in counts.items()
+                if query.process_id in (None, process_id) and query.status in (None, status))
+    at = paging(query.page, query.per_page, total)
+    # The starters come with the page and stay referenced here, so user_name finds them in the session.
+    rows = instances.visible_page(session, actor, owned, at.offset, at.per_page, query.process_id, query.status)
+    current = instances.current_tasks(session, [instance.id for instance, _, _ in rows])
+    return {"instances": [_summary(session, instance, name, current[instance.id]) for instance, name, _ in rows],
+            **at.to_dict(), "counts": counts}
+
+
+def _choices(session: Session, counts: dict[tuple[str, str], int], query: InstanceQuery) -> dict:
+    """The filters' options with their counts (processes under the chosen status, statuses under the process)."""
+    names = process_names(session)
+    by_process: dict[str, int] = {}
+    by_status: dict[str, int] = {}
+    for (process_id, status), n in counts.items():
+        if query.status in (None, status):
+            by_process[process_id] = by_process.get(process_id, 0) + n
+        if query.process_id in (None, process_id):
+            by_status[status] = by_status.get(status, 0) + n
+    processes = sorted(({"id": p, "name": names.get(p, p), "count": n} for p, n in by_process.items()),
+                       key=lambda p: p["name"])
+    if query.process_id and query.process_id not in by_process:  # none to see: not even its name
+        processes.append({"id": query.process_id, "name": query.process_id, "count": 0})
+    return {"processes": processes,
+            "statuses": [{"id": s, "label": t(f"status.{s}"), "count": by_status.get(s, 0)} for s in STATUSES]}
 
 
 def event_summary(kind: str, detail: dict | None) -> str:
@@ -75,6 +132,8 @@ def event_summary(kind: str, detail: dict | None) -> str:
         return f"{d.get('name')} → {d.get('role')} @ {scope_label(d.get('scope'))}"
     if kind == "started":
         return d.get("business_key") or ""
+    if kind == "migrated":
+        return f"v{d.get('from_version')} → v{d.get('to_version')}"
     return d.get("name") or ""
 
 
@@ -180,16 +239,18 @@ def job_state(job) -> str:
 @bp.get("/")
 @login_required
 def index():
-    process_id = request.args.get("process") or None
-    return render_template("instances/index.html", process_id=process_id,
-                           instances=instance_summaries(db(), g.actor, process_id))
+    session = db()
+    query = instance_query(request.args)
+    found = instance_page(session, g.actor, query)
+    return render_template("instances/index.html", query=query, choices=_choices(session, found.pop("counts"), query),
+                           filtered=bool(query.process_id or query.status), **found)
 
 
 @bp.get("/<int:instance_id>")
 @login_required
 def detail(instance_id: int):
     session = db()
-    instance, definition, rows = visible_instance(session, instance_id, g.actor)
+    instance, definition, rows, newest = _visible(session, instance_id, g.actor)
     info = engine().show(session, instance_id)
     task_views = [{
         "id": r.id, "title": step_title(r), "role": r.role, "scope": scope_label(r.scope), "state": r.state,
@@ -212,7 +273,39 @@ def detail(instance_id: int):
         diagram=_diagram(session, instance, rows, events, engine().path_taken(session, instance_id)),
         jobs=jobs, archive=archive_views(session, instance_id, rows),
         current=[v for v in task_views if v["state"] in ACTIVE_STATES],
+        versions=version_view(session, g.actor, instance, newest),
     )
+
+
+def version_view(session: Session, actor: Actor, instance: ProcessInstance, newest: ProcessDefinition) -> dict:
+    """Which version the instance runs on and whether a newer one exists; for whoever may migrate it (the
+    process's owner role, administrators: the migration page's rule), the dry run's verdict for it."""
+    view = {"newest": newest.version, "newer": instance.version < newest.version, "may_migrate": False,
+            "view_only": not newest.executable, "plan": None, "missing": ""}
+    if not view["newer"] or instance.status != "running" or not may_deploy(actor, newest):
+        return view
+    view["may_migrate"] = True
+    plans = engine().migration_plans(session, instance.process_id, [instance.id]) if newest.executable else []
+    if plans:
+        view["plan"] = plans[0]
+        view["missing"] = "、".join(f"「{step.name or step.element_id}」" for step in plans[0].missing)
+    return view
+
+
+@bp.post("/<int:instance_id>/migrate")
+@login_required
+def migrate(instance_id: int):
+    """Move this instance to its process's newest version, as the migration page does, and come back here."""
+    session = db()
+    instance, _definition, _rows = visible_instance(session, instance_id, g.actor)  # 404 before 403
+    latest_for_migration(session, instance.process_id)  # only the owner role and administrators
+    session.close()
+    result = migrate_one(instance_id)
+    if isinstance(result, str):
+        flash(result, "error")
+    else:
+        flash(t("instance.migrated", id=instance_id, version=result.to_version), "success")
+    return redirect(url_for("instances.detail", instance_id=instance_id))
 
 
 @bp.post("/<int:instance_id>/jobs/<int:job_id>/retry")

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine import versions
 from engine.errors import NotFound, SmflowError, ValidationFailed
+from engine.instance_migration import InstanceMove
 from engine.store import definitions
 
 from .app import db, engine, tx
@@ -68,10 +69,20 @@ def compare(process_id: str):
                            choices=[d.version for d in all_versions])
 
 
-def _latest(session: Session, process_id: str):
+def latest_for_migration(session: Session, process_id: str):
+    """The version instances move to; NotPermitted unless the viewer is the process's owner or an admin."""
     latest = definitions.get_version(session, process_id, None)
     check_may_deploy(g.actor, latest, "versions.migrate_forbidden")
     return latest
+
+
+def migrate_one(instance_id: int) -> InstanceMove | str:
+    """Move one instance in its own unit of work: the move, or why it could not move, in words."""
+    try:
+        return tx(lambda s: engine().migrate(s, instance_id, g.actor.login))
+    except SmflowError as exc:
+        detail = "; ".join(p.message for p in exc.problems) if isinstance(exc, ValidationFailed) else ""
+        return exc.message + (f" ({detail})" if detail else "")
 
 
 @bp.get("/<process_id>/migrate")
@@ -79,7 +90,7 @@ def _latest(session: Session, process_id: str):
 def migrate(process_id: str):
     """The dry run: every running instance of an older version, whether it can move and why not."""
     session = db()
-    latest = _latest(session, process_id)
+    latest = latest_for_migration(session, process_id)
     plans = engine().migration_plans(session, process_id) if latest.executable else []
     history = [{"kind": t(f"event.{e.kind}"), "at": localtime(e.at), "who": user_name(session, e.actor),
                 "instance_id": e.instance_id, "detail": e.detail or {}}
@@ -93,7 +104,7 @@ def migrate(process_id: str):
 def migrate_post(process_id: str):
     """Move the chosen instances (one unit of work each); those that cannot move are reported, not forced."""
     session = db()
-    latest = _latest(session, process_id)
+    latest = latest_for_migration(session, process_id)
     only = request.form.get("only", "")
     wanted = [int(only)] if only.isdigit() else [int(v) for v in request.form.getlist("instance_id") if v.isdigit()]
     plans = {p.instance_id: p for p in engine().migration_plans(session, process_id, wanted or None)}
@@ -106,11 +117,9 @@ def migrate_post(process_id: str):
         if instance_id not in plans:
             refused.append(t("versions.not_older", id=instance_id, version=latest.version))
             continue
-        try:
-            tx(lambda s, i=instance_id: engine().migrate(s, i, g.actor.login))
-        except SmflowError as exc:
-            detail = "; ".join(p.message for p in exc.problems) if isinstance(exc, ValidationFailed) else ""
-            refused.append(exc.message + (f" ({detail})" if detail else ""))
+        result = migrate_one(instance_id)
+        if isinstance(result, str):
+            refused.append(result)
         else:
             moved.append(instance_id)
     if moved:

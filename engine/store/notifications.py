@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, false, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ..routing import ADMIN_ROLE, Actor, scope_covers
+from ..routing import ADMIN_ROLE, ANY, Actor, scope_covers
 from .models import Grant, MailOutbox, Notification, NotificationRead, User
-
-RECENT = 200  # the bell looks at this many of the newest notes for the actor's roles
 
 
 def addressed_to(actor: Actor, role: str, scope: str) -> bool:
@@ -50,34 +50,71 @@ def recipients(session: Session, role: str, scope: str) -> list[tuple[str, str]]
 
 
 def for_actor(session: Session, actor: Actor, limit: int = 10) -> list[Notification]:
-    """The newest notifications for the actor's roles, nearest scope first filtered in Python."""
-    roles = [r for r in actor.roles if r != ADMIN_ROLE]
-    if not roles:
-        return []
-    candidates = session.scalars(select(Notification).where(Notification.role.in_(roles))
-                                 .order_by(Notification.id.desc()).limit(max(limit * 20, RECENT)))
-    return [n for n in candidates if addressed_to(actor, n.role, n.scope)][:limit]
+    """The actor's newest notifications."""
+    return [note for note, _read in page_for(session, actor, 0, limit)]
 
 
-def read_ids(session: Session, login: str, ids: list[int]) -> set[int]:
-    if not ids:
-        return set()
-    return set(session.scalars(select(NotificationRead.notification_id).where(
-        NotificationRead.login == login, NotificationRead.notification_id.in_(ids))))
+def _covering_scopes(scope: str) -> list[str]:
+    """The scopes a note may be addressed to and still reach a grant on `scope`: itself, "*" and its parents."""
+    parts = scope.split("/")
+    return [ANY, *("/".join(parts[:n]) for n in range(1, len(parts) + 1))]
 
 
-def unread_count(session: Session, actor: Actor) -> int:
-    """How many of the actor's recent notifications they have not read (the number on the bell)."""
-    ids = [n.id for n in for_actor(session, actor, RECENT)]
-    return len(ids) - len(read_ids(session, actor.login, ids))
+def addressed(actor: Actor):
+    """SQL: the notes `addressed_to` the actor (mirrors it), so that pages and counts are exact queries.
+
+    A grant on a scope reaches notes to that scope, to its parents and "*" (an IN list on the role and
+    scope index), and to the scopes under it; a grant on "*" reaches every note to its role."""
+    terms = []
+    for role, scope in sorted(actor.grants):
+        if role == ADMIN_ROLE:
+            continue
+        to_role = Notification.role == role
+        if scope == ANY:
+            terms.append(to_role)
+        else:
+            terms.append(and_(to_role, or_(Notification.scope.in_(_covering_scopes(scope)),
+                                           Notification.scope.startswith(scope + "/", autoescape=True))))
+    return or_(*terms) if terms else false()
 
 
-def mark_read(session: Session, actor: Actor, now: datetime, ids: list[int] | None = None) -> int:
-    """Mark the given notifications (or all recent ones) read for the actor; only ones addressed to them."""
-    mine = [n.id for n in for_actor(session, actor, RECENT)]
-    wanted = mine if ids is None else [i for i in mine if i in set(ids)]
-    already = read_ids(session, actor.login, wanted)
-    fresh = [i for i in wanted if i not in already]
-    for notification_id in fresh:
-        session.add(NotificationRead(notification_id=notification_id, login=actor.login, read_at=now))
-    return len(fresh)
+def _read_by(login: str):
+    return and_(NotificationRead.notification_id == Notification.id, NotificationRead.login == login)
+
+
+def counts_for(session: Session, actor: Actor) -> tuple[int, int]:
+    """How many notifications the actor has, and how many of them they have not read (one query)."""
+    total, read = session.execute(
+        select(func.count(Notification.id), func.count(NotificationRead.notification_id))
+        .select_from(Notification).outerjoin(NotificationRead, _read_by(actor.login)).where(addressed(actor))).one()
+    return total, total - read
+
+
+def page_for(session: Session, actor: Actor, offset: int, limit: int) -> list[tuple[Notification, bool]]:
+    """One page of the actor's notifications, newest first, each with whether they have read it."""
+    rows = session.execute(
+        select(Notification, NotificationRead.notification_id.is_not(None))
+        .outerjoin(NotificationRead, _read_by(actor.login)).where(addressed(actor))
+        .order_by(Notification.id.desc()).offset(offset).limit(limit)).all()
+    return [(note, bool(read)) for note, read in rows]
+
+
+def unread_total(session: Session, actor: Actor) -> int:
+    """How many of all the actor's notifications they have not read (the bell, the API)."""
+    unread = ~exists().where(_read_by(actor.login))
+    return session.scalar(select(func.count(Notification.id)).where(addressed(actor), unread)) or 0
+
+
+def mark_read_of(session: Session, actor: Actor, now: datetime, ids: list[int] | None = None) -> int:
+    """Mark the given notifications (or all) read for the actor; ids not addressed to them, or already read,
+    are left alone. Returns how many were marked."""
+    chosen = select(Notification.id, literal(actor.login, NotificationRead.login.type),
+                    literal(now, NotificationRead.read_at.type)).where(addressed(actor),
+                                                                       ~exists().where(_read_by(actor.login)))
+    if ids is not None:
+        chosen = chosen.where(Notification.id.in_(ids))
+    # One statement; a second "mark all" at the same moment (a double click) skips what the first wrote.
+    dialect_insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    statement = (dialect_insert(NotificationRead.__table__).from_select(["notification_id", "login", "read_at"], chosen)
+                 .on_conflict_do_nothing().returning(NotificationRead.__table__.c.notification_id))
+    return len(session.execute(statement).all())  # counted from RETURNING: psycopg's rowcount was -1 here

@@ -100,7 +100,8 @@ def test_another_scope_is_404_like_a_missing_id_everywhere(client, auth, flow, a
     assert hidden.status_code == missing.status_code == 404
     assert hidden.get_json() == {"error": 404, "message": f"没有编号为 {instance_id} 的流程实例",
                                  "instance_id": instance_id}
-    assert client.get("/api/instances").get_json() == {"instances": []}
+    assert client.get("/api/instances").get_json() == {"instances": [], "page": 1, "per_page": 25, "total": 0,
+                                                       "pages": 1}
     assert client.get("/api/tasks").get_json()["tasks"] == []
     # nothing was changed by the attempts
     assert client.get(f"/api/tasks/{task_id}").status_code == 404

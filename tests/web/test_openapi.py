@@ -204,3 +204,26 @@ def test_an_upload_too_large_is_a_documented_json_error(client, auth, check):
                            headers={"X-CSRF-Token": auth.token(), "Content-Type": "application/xml"})
     assert check(response, "post", "/api/processes").status_code == 413
     assert "5 MiB" in response.get_json()["message"]
+
+
+def test_notification_and_instance_pages_match_the_document(client, auth, flow, check):
+    from engine.store.models import Notification
+
+    instance_id = flow.start()
+    flow.tx(lambda s: s.add(Notification(role="办事处", scope="华北", message="四月预算已下达", instance_id=instance_id,
+                                         created_at=flow.services.engine.clock.now())))
+    check(client.get("/api/notifications"), "get", "/api/notifications")  # 401
+    auth.login("bj")
+    listing = check(client.get("/api/notifications?per_page=1"), "get", "/api/notifications").get_json()
+    assert listing["notifications"][0]["instance_id"] == instance_id and listing["unread"] == 1
+
+    def post(body, headers=True):
+        return check(client.post("/api/notifications/read", json=body,
+                                 headers={"X-CSRF-Token": auth.token()} if headers else {}),
+                     "post", "/api/notifications/read")
+
+    assert post({"ids": ["x"]}).status_code == 422
+    assert post({}, headers=False).status_code == 400
+    assert post({"ids": [listing["notifications"][0]["id"]]}).get_json() == {"marked": 1, "unread": 0}
+    page = check(client.get("/api/instances?status=running&page=1&per_page=5"), "get", "/api/instances").get_json()
+    assert [i["id"] for i in page["instances"]] == [instance_id] and page["total"] == 1
