@@ -51,17 +51,32 @@ def get_with_instance(session: Session, task_id: int, for_change: bool = False) 
     of work has read them already (a web request checks first that the task may be seen).
 
     `for_change`: the instance's row is locked for the rest of the unit of work."""
-    locked = session.info.setdefault("locked_instances", set())
     row = session.identity_map.get(identity_key(HumanTask, task_id))
-    if row is not None and (not for_change or row.instance_id in locked):
+    if row is not None and (not for_change or row.instance_id in _locked(session)):
         return row, session.get(ProcessInstance, row.instance_id, options=[defer(ProcessInstance.state)])
     found = session.execute(_TASK_WITH_INSTANCE_FOR_CHANGE if for_change else _TASK_WITH_INSTANCE,
                             {"task_id": task_id}).first()
     if found is None:
         raise NotFound(f"没有编号为 {task_id} 的任务", task_id=task_id)
     if for_change:
-        locked.add(found[1].id)
+        _note_locked(session, found[1].id)
     return found[0], found[1]
+
+
+# Locks end with their transaction: what was locked is remembered with the transaction it was locked in.
+_LOCKED = "smflow_locked_instances"
+
+
+def _locked(session: Session) -> set[int]:
+    held, transaction = session.info.get(_LOCKED), session.get_transaction()
+    return held[1] if held is not None and transaction is not None and held[0] is transaction else set()
+
+
+def _note_locked(session: Session, instance_id: int) -> None:
+    held, transaction = session.info.get(_LOCKED), session.get_transaction()
+    if held is None or held[0] is not transaction:
+        held = session.info[_LOCKED] = (transaction, set())
+    held[1].add(instance_id)
 
 
 def active_for_instance(session: Session, instance_id: int, light: bool = False) -> list[HumanTask]:

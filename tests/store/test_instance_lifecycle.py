@@ -253,3 +253,35 @@ def test_instance_listing_shows_each_person_only_what_they_may_see(env):
     assert visible("rm_n") == []  # nothing of 华北 has reached its manager yet
     assert visible("bj") == list(reversed(north))
     assert visible("admin") == [east, *reversed(north)]
+
+
+
+
+def test_the_instance_lock_of_a_completion_is_taken_again_in_each_transaction(env, started):
+    """Reading a task for a change locks its instance until the transaction ends; a session kept open
+    across transactions (as an embedding application may keep one) reads and locks it again in the next
+    one, instead of trusting what it read under a lock it no longer holds."""
+    from sqlalchemy import event
+
+    from engine.store import tasks
+
+    (request,) = inbox(env, "bj")
+    reads: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        if "JOIN process_instance" in statement and "human_task.id =" in statement:
+            reads.append(statement)
+
+    event.listen(env.db, "before_cursor_execute", count)
+    try:
+        with env.sessions() as session:
+            held = tasks.get_with_instance(session, request[0], for_change=True)  # held: the session keeps it
+            assert tasks.get_with_instance(session, request[0], for_change=True) == held  # locked already
+            assert len(reads) == 1
+            session.commit()
+            assert tasks.get_with_instance(session, request[0], for_change=True) == held  # the same objects…
+            assert len(reads) == 2  # …read (and locked) again
+            if env.db.dialect.name == "postgresql":
+                assert all("FOR UPDATE OF process_instance" in r for r in reads)
+    finally:
+        event.remove(env.db, "before_cursor_execute", count)
