@@ -41,9 +41,12 @@ def fail(exc: SmflowError, as_json: bool) -> None:
                   else [exc.to_dict()])
         click.echo(json.dumps({"errors": errors}, ensure_ascii=False, default=str))
     detail = ""
-    if isinstance(exc, ValidationFailed) and exc.problems:
-        detail = ": " + "; ".join(p.message for p in exc.problems[:5])
-        if len(exc.problems) > 5:
-            detail += f" (另有 {len(exc.problems) - 5} 处)"
+    # A problem already said by the message (a refusal with one reason says it in both) is not said twice.
+    problems = [p.message for p in exc.problems if not exc.message.startswith(p.message)] \
+        if isinstance(exc, ValidationFailed) else []
+    if problems:
+        detail = ": " + "; ".join(problems[:5])
+        if len(problems) > 5:
+            detail += f" (另有 {len(problems) - 5} 处)"
     click.echo(f"错误: {exc.message}{detail}", err=True)
     sys.exit(2)

@@ -190,6 +190,7 @@ def test_start_as_a_person_keeps_the_webs_rules_and_messages(run):
         assert (problem["field"], problem["message"]) == (
             "office", f"初始数据「office」决定任务发往的组织范围, 其值 '{value}' 不在您的权限范围内")
         assert "(您的范围: 华北/北京办事处, 及其下级范围)" in refused.stderr and "Traceback" not in refused.stderr
+        assert refused.stderr.count(problem["message"]) == 1  # said once, not again as its problem
     assert as_json(run("instances", "--json")) == []  # nothing was started
 
     run("start", "approval", "--as", "bj", "--data", '{"office": "华北/北京办事处"}')
