@@ -201,7 +201,10 @@ def _describe(exc: Exception) -> str:
         return inner.message
     if isinstance(exc, ScriptRejected):
         return exc.message
-    return str(exc)
+    text = str(exc)
+    if isinstance(inner, Exception) and str(inner) not in text:  # the cause ("NoneType >= int"), not only where
+        text += f": {type(inner).__name__}: {inner}"
+    return text
 
 
 class Runtime:

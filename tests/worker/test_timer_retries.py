@@ -105,6 +105,7 @@ def test_a_failing_timer_backs_off_becomes_an_incident_and_an_administrator_retr
     (job,) = company.jobs()
     assert (job.topic, job.status, job.attempts, job.element_id) == ("timer", "pending", 1, "enough")
     assert job.due_at == at(1) and "level >= 3" in job.last_error
+    assert "TypeError" in job.last_error and "'str' and 'int'" in job.last_error  # the cause, not only where
     # The failed attempt changed nothing: the same revision and state, the parallel task as it was.
     after = company.instance(instance_id)
     assert (after.revision, after.state, after.next_timer_at) == (before.revision, before.state, before.next_timer_at)
