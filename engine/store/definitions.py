@@ -54,12 +54,17 @@ def add_definition(session: Session, **columns) -> ProcessDefinition:
     return row
 
 
-def latest_of_each(session: Session) -> list[ProcessDefinition]:
+def _newest(query):
+    """`query` (on ProcessDefinition) restricted to each process's newest version."""
     newest = (select(ProcessDefinition.process_id, func.max(ProcessDefinition.version).label("v"))
               .group_by(ProcessDefinition.process_id).subquery())
+    return query.join(newest, (ProcessDefinition.process_id == newest.c.process_id)
+                      & (ProcessDefinition.version == newest.c.v))
+
+
+def latest_of_each(session: Session) -> list[ProcessDefinition]:
     return list(session.scalars(
-        select(ProcessDefinition).join(newest, (ProcessDefinition.process_id == newest.c.process_id)
-                                       & (ProcessDefinition.version == newest.c.v))
+        _newest(select(ProcessDefinition))
         .options(defer(ProcessDefinition.spec_json))  # every inbox asks for the names; specs are 100s of kB
         .order_by(ProcessDefinition.process_id)
     ))
@@ -67,11 +72,7 @@ def latest_of_each(session: Session) -> list[ProcessDefinition]:
 
 def latest_names(session: Session) -> dict[str, str]:
     """Process id → the name its newest version shows under (the id when it has none)."""
-    newest = (select(ProcessDefinition.process_id, func.max(ProcessDefinition.version).label("v"))
-              .group_by(ProcessDefinition.process_id).subquery())
-    found = session.execute(select(ProcessDefinition.process_id, ProcessDefinition.name)
-                            .join(newest, (ProcessDefinition.process_id == newest.c.process_id)
-                                  & (ProcessDefinition.version == newest.c.v)))
+    found = session.execute(_newest(select(ProcessDefinition.process_id, ProcessDefinition.name)))
     return {process_id: name or process_id for process_id, name in found}
 
 
