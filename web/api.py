@@ -17,7 +17,7 @@ from engine.engine import human_task_dict
 from engine.errors import ValidationFailed
 from engine.routing import can_act
 from engine.store import tasks
-from engine.store.models import HumanTask, ProcessInstance
+from engine.store.models import HumanTask
 
 from . import csrf
 from .app import db, engine, tx
@@ -28,6 +28,7 @@ from .history import PER_PAGE as HISTORY_PER_PAGE
 from .i18n import t
 from .inbox import (
     PER_PAGE,
+    business_key_of,
     business_label,
     due_state,
     earlier_steps,
@@ -101,8 +102,7 @@ def _task(row: HumanTask, names: dict | None = None, business_key: str | None = 
           now: datetime | None = None) -> dict:
     """A task as the inbox shows it: the engine's fields plus title, process, business key and due state."""
     if business_key is None:
-        instance = db().get(ProcessInstance, row.instance_id)
-        business_key = instance.business_key if instance else None
+        business_key = business_key_of(db(), row)
     names = process_names(db()) if names is None else names
     due = due_state(row, now or engine().clock.now())
     return {**human_task_dict(row), "title": step_title(row), "process_name": names.get(row.process_id, row.process_id),

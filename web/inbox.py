@@ -24,8 +24,8 @@ from .auth import login_required, safe_next
 from .i18n import localtime, scope_label, t
 from .task_form import errors_by_field, field_views, parse_submission
 
-__all__ = ["business_label", "due_state", "field_views", "parse_submission", "process_names", "step_title", "task_ref",
-           "task_summary", "user_name", "visible_task"]
+__all__ = ["business_key_of", "business_label", "due_state", "field_views", "parse_submission", "process_names",
+           "step_title", "task_ref", "task_summary", "user_name", "visible_task"]
 
 bp = Blueprint("inbox", __name__)
 
@@ -79,11 +79,15 @@ def due_state(row: HumanTask, now: datetime) -> str | None:
     return "soon" if row.due_at < now + tasks.DUE_SOON else None
 
 
+def business_key_of(session: Session, row: HumanTask) -> str | None:
+    instance = session.get(ProcessInstance, row.instance_id)
+    return instance.business_key if instance else None
+
+
 def task_summary(session: Session, row: HumanTask, names: dict[str, str], now: datetime,
                  business_key: str | None = None) -> dict:
     if business_key is None:
-        instance = session.get(ProcessInstance, row.instance_id)
-        business_key = instance.business_key if instance else None
+        business_key = business_key_of(session, row)
     due = due_state(row, now)
     return {
         "id": row.id, "instance_id": row.instance_id, "business_key": business_key,
