@@ -41,6 +41,7 @@ from .instances import PER_PAGE as INSTANCES_PER_PAGE
 from .instances import instance_page, instance_query, visible_instance
 from .notifications import PER_PAGE as NOTIFICATIONS_PER_PAGE
 from .notifications import mark_read_for, notification_page
+from .paging import page_count
 from .processes import deploy_checked, process_listing, start_checked
 from .start import KEY_MAX
 from .start import listing as startable_listing
@@ -142,7 +143,7 @@ def task_list():
     return {
         "tasks": [_task(row, names, key or "", now) for row, key in found.rows],  # "": no lookup, there is none
         "page": query.page, "per_page": query.per_page, "total": found.matching,
-        "pages": max(1, -(-found.matching // query.per_page)),
+        "pages": page_count(found.matching, query.per_page),
         "counts": {"total": found.counts.total, "overdue": found.counts.overdue,
                    "due_soon": found.counts.due_soon, "no_due": found.counts.no_due},
         "steps": found.steps,

@@ -11,6 +11,7 @@ from .app import db
 from .auth import login_required
 from .i18n import localtime
 from .inbox import process_names, step_title
+from .paging import paging
 
 bp = Blueprint("history", __name__, url_prefix="/history")
 
@@ -26,13 +27,12 @@ def page_number(value: str | None) -> int:
 def completed_page(session: Session, login: str, page: int, per_page: int = PER_PAGE) -> dict:
     """One page of my completed tasks, as the page and the API show them."""
     rows, total = history.completed_by(session, login, (page - 1) * per_page, per_page)
-    last = max(1, -(-total // per_page))
-    if page > last:  # past the end (e.g. an old link): show the last page
-        page = last
-        rows, total = history.completed_by(session, login, (page - 1) * per_page, per_page)
+    at = paging(page, per_page, total)
+    if at.page != page:  # past the end (e.g. an old link): show the last page
+        rows, total = history.completed_by(session, login, at.offset, per_page)
     names = process_names(session)
     return {
-        "page": page, "per_page": per_page, "total": total, "pages": last,
+        **at.to_dict(),
         "tasks": [{
             "task_id": row.id, "instance_id": row.instance_id, "process_id": row.process_id,
             "process_name": names.get(row.process_id, row.process_id), "step": row.step, "title": step_title(row),

@@ -6,7 +6,6 @@ The form's view models live in web/task_form.py, uploads and downloads in web/at
 from __future__ import annotations
 
 from datetime import datetime
-from math import ceil
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,6 +21,7 @@ from .app import db, engine, tx
 from .attachments import resolve_files
 from .auth import login_required, safe_next
 from .i18n import localtime, scope_label, t
+from .paging import page_count
 from .task_form import errors_by_field, field_views, parse_submission
 
 __all__ = ["business_key_of", "business_label", "due_state", "field_views", "parse_submission", "process_names",
@@ -152,7 +152,7 @@ def index():
     page = tasks.inbox_page(session, g.actor, query, now)
     names = page.process_names
     g.inbox_counts = page.counts
-    pages = max(1, ceil(page.matching / query.per_page))
+    pages = page_count(page.matching, query.per_page)
     filters = {k: v for k, v in (("process", query.process_id), ("step", query.element_id), ("due", query.due),
                                  ("sort", query.sort if query.sort != "due" else None)) if v}
     return render_template(
