@@ -16,7 +16,11 @@ from .models import Grant, MailOutbox, Notification, NotificationRead, User
 
 def addressed_to(actor: Actor, role: str, scope: str) -> bool:
     """A note to a role in a scope reaches holders of the role inside it (a region's offices) or above it."""
-    return any(r == role and (scope_covers(s, scope) or scope_covers(scope, s)) for r, s in actor.grants)
+    return any(r == role and _reaches(s, scope) for r, s in actor.grants)
+
+
+def _reaches(granted: str, scope: str) -> bool:
+    return scope_covers(granted, scope) or scope_covers(scope, granted)
 
 
 def add(session: Session, role: str, scope: str, message: str, instance_id: int | None, now: datetime,
@@ -44,7 +48,7 @@ def recipients(session: Session, role: str, scope: str) -> list[tuple[str, str]]
         Grant.role == role, User.active.is_(True), User.email.is_not(None), User.email != ""))
     found = {}
     for login, email, granted in rows:
-        if scope_covers(granted, scope) or scope_covers(scope, granted):
+        if _reaches(granted, scope):
             found[login] = email
     return sorted(found.items())
 
