@@ -27,6 +27,7 @@ from .errors import HandlerFailed, ScriptRejected, SmflowError, WorkflowError
 from .sandbox import Sandbox
 from .script_engine import SandboxScriptEngine
 from .spiff_dialect import make_serializer
+from .task_walk import Workflow, register_workflow_classes
 from .timers import after, parse_when
 
 ANY_SCOPE = "*"
@@ -214,7 +215,8 @@ class Runtime:
         self.script_engine = SandboxScriptEngine(sandbox, clock)
         self.serializer = make_serializer()
         _keep_finished_task_dicts(self.serializer.registry)
-        self._state_converter = _StatelessSpecConverter(BpmnWorkflow, self.serializer.registry)
+        register_workflow_classes(self.serializer.registry)
+        self._state_converter = _StatelessSpecConverter(Workflow, self.serializer.registry)
 
     # -- specs and state -------------------------------------------------------------------------
     def dump_spec(self, spec, subprocess_specs: dict) -> str:
@@ -230,7 +232,7 @@ class Runtime:
         return registry.restore(dct["spec"]), {k: registry.restore(v) for k, v in dct["subprocess_specs"].items()}
 
     def new_workflow(self, spec, subprocess_specs: dict, data: dict) -> BpmnWorkflow:
-        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+        workflow = Workflow(spec, subprocess_specs, script_engine=self.script_engine)
         workflow.task_tree.data.update(data)
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(data)

@@ -1,0 +1,161 @@
+"""The engine's task walk returns what SpiffWorkflow's own iterator returns, in the same order.
+
+The manual's processes and the conformance files with subprocesses are run in memory, answering every
+form; at every step both walks are compared for the questions SpiffWorkflow and the engine ask.
+"""
+
+import pytest
+from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskIterator, TaskState
+
+from bench.processes import answer, loop
+from bench.throughput import sm13_initial
+from engine.clock import Clock
+from engine.definitions import parse_bpmn
+from engine.errors import SmflowError
+from engine.runtime import Runtime
+from engine.sandbox import Sandbox
+from engine.task_walk import PlainTaskWalk, SubWorkflow, TaskWalk, Workflow
+from web.demo import MANUAL_FILES, manual_file
+
+# A subprocess with parallel branches, inside a loop taken `rounds` times: subprocess walks and a deep tree.
+LOOPED_SUBPROCESS = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="http://smflow/tests">
+  <bpmn:process id="looped" name="loop" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:subProcess id="review">
+      <bpmn:startEvent id="s_start"/>
+      <bpmn:parallelGateway id="s_split"/>
+      <bpmn:userTask id="s_a" name="A"/>
+      <bpmn:userTask id="s_b" name="B"/>
+      <bpmn:parallelGateway id="s_join"/>
+      <bpmn:endEvent id="s_end"/>
+      <bpmn:sequenceFlow id="s1" sourceRef="s_start" targetRef="s_split"/>
+      <bpmn:sequenceFlow id="s2" sourceRef="s_split" targetRef="s_a"/>
+      <bpmn:sequenceFlow id="s3" sourceRef="s_split" targetRef="s_b"/>
+      <bpmn:sequenceFlow id="s4" sourceRef="s_a" targetRef="s_join"/>
+      <bpmn:sequenceFlow id="s5" sourceRef="s_b" targetRef="s_join"/>
+      <bpmn:sequenceFlow id="s6" sourceRef="s_join" targetRef="s_end"/>
+    </bpmn:subProcess>
+    <bpmn:scriptTask id="count" scriptFormat="python"><bpmn:script>rounds = rounds + 1</bpmn:script></bpmn:scriptTask>
+    <bpmn:exclusiveGateway id="again" default="done"/>
+    <bpmn:endEvent id="end"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="count"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="count" targetRef="again"/>
+    <bpmn:sequenceFlow id="back" sourceRef="again" targetRef="review">
+      <bpmn:conditionExpression>rounds &lt; 12</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="done" sourceRef="again" targetRef="end"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+QUESTIONS = [
+    {},
+    {"state": TaskState.READY},
+    {"state": TaskState.READY, "manual": True},
+    {"state": TaskState.STARTED},
+    {"state": TaskState.WAITING},
+    {"state": TaskState.NOT_FINISHED_MASK, "skip_subprocesses": True},
+    {"state": TaskState.PREDICTED_MASK},
+    {"state": TaskState.FINISHED_MASK},
+    {"max_depth": 4},
+    {"state": TaskState.DEFINITE_MASK, "max_depth": 7},
+]
+
+
+def _compare(workflow, seen: dict) -> None:
+    for part in (workflow, *workflow.subprocesses.values()):
+        for question in QUESTIONS:
+            ours = [t.id for t in TaskWalk(part.task_tree, **question)]
+            theirs = [t.id for t in BpmnTaskIterator(part.task_tree, **question)]
+            assert ours == theirs, question
+            seen["tasks"] += len(theirs)
+            if "skip_subprocesses" not in question:  # SpiffWorkflow's plain walk (after every completed task)
+                assert ([t.id for t in PlainTaskWalk(part.task_tree, **question)]
+                        == [t.id for t in TaskIterator(part.task_tree, **question)]), question
+        seen["walks"] += 1
+        seen["subprocess_walks"] += part is not workflow
+
+
+def _drive(runtime: Runtime, process, data: dict, seen: dict, max_steps: int = 400):
+    """Answer every user task and finish every service task, comparing the walks at each step; stop at
+    the first error (a process may need data or handlers this does not give; the walks were compared up
+    to there)."""
+    workflow = runtime.new_workflow(process.spec, process.subprocess_specs, data)
+    for _ in range(max_steps):
+        try:
+            workflow.do_engine_steps()
+        except SpiffWorkflowException:
+            return workflow
+        _compare(workflow, seen)
+        for task in workflow.get_tasks(state=TaskState.STARTED):
+            task.complete()
+        ready = workflow.get_tasks(state=TaskState.READY, manual=True)
+        if not ready:
+            return workflow
+        task = ready[0]
+        form = task.task_spec.extensions.get("smflow:form")
+        try:
+            runtime.complete_user_task(workflow, str(task.id), answer(form, None))
+        except SmflowError:
+            return workflow
+    return workflow
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    return Runtime(Sandbox(), Clock())
+
+
+def _processes(data: bytes, name: str):
+    return [p for p in parse_bpmn(data, name).processes if p.executable]
+
+
+@pytest.mark.parametrize("name", MANUAL_FILES)
+def test_walks_agree_on_the_manual(runtime, name):
+    seen = {"walks": 0, "tasks": 0, "subprocess_walks": 0}
+    for process in _processes(manual_file(name), name):
+        _drive(runtime, process, sm13_initial(), seen)
+    assert seen["walks"] >= 2 and seen["tasks"] > 50
+
+
+def test_walks_agree_inside_subprocesses_and_down_a_long_loop(runtime):
+    seen = {"walks": 0, "tasks": 0, "subprocess_walks": 0}
+    (process,) = _processes(LOOPED_SUBPROCESS, "looped.bpmn")
+    workflow = _drive(runtime, process, {"rounds": 0}, seen)
+    assert workflow.is_completed() and workflow.data["rounds"] == 12
+    assert seen["subprocess_walks"] > 20
+
+
+def test_workflows_and_their_subprocesses_use_the_walk_and_survive_a_round_trip(runtime):
+    (process,) = _processes(LOOPED_SUBPROCESS, "looped.bpmn")
+    workflow = runtime.new_workflow(process.spec, process.subprocess_specs, {})
+    for _ in range(10):
+        workflow.do_engine_steps()
+        if workflow.subprocesses:
+            break
+        for task in workflow.get_tasks(state=TaskState.READY, manual=True)[:1]:
+            runtime.complete_user_task(workflow, str(task.id), {})
+    assert isinstance(workflow, Workflow) and workflow.subprocesses
+    assert all(isinstance(s, SubWorkflow) for s in workflow.subprocesses.values())
+    state = runtime.dump_state(workflow)
+    assert '"typename":"BpmnSubWorkflow"' in state  # SpiffWorkflow's name: the stored state reads either way
+    restored = runtime.load_state(state, process.spec, process.subprocess_specs)
+    assert isinstance(restored, Workflow)
+    assert all(isinstance(s, SubWorkflow) for s in restored.subprocesses.values())
+    assert runtime.dump_state(restored) == state
+
+
+def test_a_loop_taken_600_times_runs_every_round_and_ends_only_after_the_last(runtime):
+    # Two tasks a round: 1,200 deep, past the 1,000 at which SpiffWorkflow's own walk stops looking.
+    (process,) = _processes(loop(), "bench_loop.bpmn")
+    workflow = runtime.new_workflow(process.spec, process.subprocess_specs, {"rounds": 600})
+    workflow.do_engine_steps()
+    for done in range(1, 601):
+        assert not workflow.is_completed()
+        (task,) = workflow.get_tasks(state=TaskState.READY, manual=True)
+        runtime.complete_user_task(workflow, str(task.id), {"round": done})
+        workflow.do_engine_steps()
+    assert workflow.is_completed() and workflow.last_task.data["round"] == 600
