@@ -42,7 +42,7 @@ from .instances import instance_page, instance_query, visible_instance
 from .notifications import PER_PAGE as NOTIFICATIONS_PER_PAGE
 from .notifications import mark_read_for, notification_page
 from .paging import page_count
-from .processes import deploy_checked, process_listing, start_checked
+from .processes import deploy_checked, process_listing, start_checked, visible_version
 from .start import KEY_MAX
 from .start import listing as startable_listing
 
@@ -243,6 +243,7 @@ def start():
             (key is not None and (not isinstance(key, str) or len(key.strip()) > KEY_MAX)):
         raise ValidationFailed(f"需要 process_id (文字), data (JSON 对象), version (整数或 null), "
                                f"business_key (最多 {KEY_MAX} 字的文字或 null)", [])
+    visible_version(db(), g.actor, body["process_id"], version)  # 404 before 403, as on the start pages
     instance_id = start_checked(body["process_id"], g.actor, data, version, (key or "").strip() or None)
     return {"instance_id": instance_id}, 201
 

@@ -17,7 +17,7 @@ from .app import db, engine
 from .auth import login_required
 from .errors import status_for
 from .i18n import t
-from .processes import check_may_deploy, deploy_checked, deploy_message, may_upload
+from .processes import check_may_deploy, deploy_checked, deploy_message, may_upload, visible_version
 
 bp = Blueprint("modeler", __name__, url_prefix="/processes")
 
@@ -77,9 +77,9 @@ def _page(title: str, xml_url: str, filename: str | None, back_url: str):
 @bp.get("/<process_id>/<int:version>/edit")
 @login_required
 def edit(process_id: str, version: int):
-    _require_editor()
     session = db()
-    definition = definitions.get_version(session, process_id, version)
+    definition = visible_version(session, g.actor, process_id, version)  # 404 before 403, as for its diagram
+    _require_editor()
     check_may_deploy(g.actor, definitions.get_version(session, process_id, None), "modeler.not_owner")
     file = session.get(BpmnFile, definition.file_sha256)
     title = t("modeler.title", name=definition.name or process_id, version=version)

@@ -65,12 +65,14 @@ def may_view(session: Session, actor: Actor, versions: list[ProcessDefinition]) 
     return bool(instances.listing(session, versions[-1].process_id, limit=1, visible_to=actor))
 
 
-def visible_version(session: Session, actor: Actor, process_id: str, version: int) -> ProcessDefinition:
-    """The version, or the very answer for a version that does not exist when the actor may not see it."""
+def visible_version(session: Session, actor: Actor, process_id: str, version: int | None) -> ProcessDefinition:
+    """The version (the newest when None), or the very answer for one that does not exist when the actor may not
+    see the process: its diagram and file, and its start and edit pages, do not reveal that it exists."""
     definition = definitions.get_version(session, process_id, version)
     if not may_view(session, actor, versions_of(session, process_id)):
-        # The store's words for a missing version (tests/web/test_process_visibility.py compares the two pages).
-        raise NotFound(f"没有找到流程 '{process_id}' 的第 {version} 版, 请先部署", process_id=process_id)
+        # The store's words for a missing process or version (tests/web/test_process_visibility.py compares).
+        suffix = "" if version is None else f" 的第 {version} 版"
+        raise NotFound(f"没有找到流程 '{process_id}'{suffix}, 请先部署", process_id=process_id)
     return definition
 
 
@@ -250,7 +252,7 @@ def parse_start_data(posted: MultiDict) -> tuple[dict, list[dict], list[str]]:
 @login_required
 def start(process_id: str):
     session = db()
-    latest = definitions.get_version(session, process_id, None)
+    latest = visible_version(session, g.actor, process_id, None)  # 404 before 403, as for its diagram
     versions = [d.version for d in definitions.all_versions(session)
                 if d.process_id == process_id and d.executable]
     if not versions:

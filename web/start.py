@@ -20,7 +20,7 @@ from .app import db, engine
 from .auth import login_required
 from .errors import status_for
 from .i18n import t
-from .processes import parse_start_data, start_checked
+from .processes import parse_start_data, start_checked, visible_version
 
 bp = Blueprint("start", __name__, url_prefix="/start")
 
@@ -81,7 +81,7 @@ def one(process_id: str):
 @login_required
 def start(process_id: str):
     session = db()
-    definition = definitions.get_version(session, process_id, None)
+    definition = visible_version(session, g.actor, process_id, None)  # 404 before 403, as on 流程与版本
     if not engine().may_start(session, g.actor, definition):
         raise NotPermitted(t("processes.not_executable", pid=process_id) if not definition.executable
                            else t("processes.cannot_start", pid=process_id), process_id=process_id)

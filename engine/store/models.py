@@ -77,7 +77,11 @@ class ProcessDefinition(Base):
 
 class ProcessInstance(Base):
     __tablename__ = "process_instance"
-    __table_args__ = (UniqueConstraint("process_id", "business_key"),)
+    __table_args__ = (
+        UniqueConstraint("process_id", "business_key"),
+        # The instance list's counts per (process, status) read only this index, not the rows and their state.
+        Index("ix_process_instance_process_status", "process_id", "status"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))
     process_id: Mapped[str] = mapped_column(String(255), index=True)

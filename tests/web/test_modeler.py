@@ -232,13 +232,20 @@ def test_deploying_the_same_model_rewritten_makes_no_version(client, auth, flow,
 def test_an_owner_of_another_process_may_not_edit_or_deploy_this_one(client, auth, flow, post_xml):
     other = owned_by(APPROVAL, "财务部").replace(b'id="approval"', b'id="approval_b"')
     flow.tx(lambda s: flow.services.engine.deploy(s, other, "b.bpmn", "admin"))
-    auth.login("finance")
-    assert client.get("/processes/approval_b/1/edit").status_code == 200
+    auth.login("finance")  # 财务部 holds no user task of approval: it may not even see it
+    response = client.get("/processes/approval/1/edit")
+    assert response.status_code == 404
+    assert "没有找到流程 &#39;approval&#39; 的第 1 版, 请先部署" in response.get_data(as_text=True)
+    mine = owned_by(APPROVAL, "办事处").replace(b'id="approval"', b'id="approval_b"')
+    flow.tx(lambda s: flow.services.engine.deploy(s, mine, "b.bpmn", "admin"))
+    auth.logout()
+    auth.login("bj")  # owns approval_b now, and sees approval through its lane
+    assert client.get("/processes/approval_b/2/edit").status_code == 200
     response = client.get("/processes/approval/1/edit")
     assert response.status_code == 403
     assert "流程 approval 没有指定拥有者, 只有管理员可以部署" in response.get_data(as_text=True)
     text = client.get("/processes/").get_data(as_text=True)
-    assert 'href="/processes/approval_b/1/edit"' in text and 'href="/processes/approval/1/edit"' not in text
+    assert 'href="/processes/approval_b/2/edit"' in text and 'href="/processes/approval/1/edit"' not in text
     answer = post_xml("/processes/deploy-xml", CHANGED)
     assert answer.status_code == 403
     assert answer.get_json()["message"] == "流程 approval 没有指定拥有者, 只有管理员可以部署"

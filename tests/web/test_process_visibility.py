@@ -1,16 +1,17 @@
 """Who sees a process's diagrams and files: administrators and its owners; staff holding a role of one of its
 lanes; whoever can see one of its instances (the instance page draws its version). Others get the answer for a
-process that does not exist, on the pages and in the API."""
+process that does not exist, on the pages and in the API: for its diagram and file, and for its start and edit
+pages too (who may see it but not start or edit it is told why, with a 403)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 from testkit import ApprovalFlow, edit
 
 from engine.store import org
-from engine.store.models import Grant
+from engine.store.models import Grant, ProcessInstance
 
 APPROVAL = (Path(__file__).parents[1] / "fixtures" / "approval.bpmn").read_bytes()
 READS = ("/processes/approval/1/diagram", "/processes/approval/1/download", "/processes/approval/compare")
@@ -42,6 +43,28 @@ def test_someone_outside_the_process_gets_what_a_missing_process_gets(client, au
     page = client.get("/processes/").get_data(as_text=True)
     assert "费用申请审批" not in page and "/processes/approval/" not in page and "没有您可以查看的流程" in page
     assert client.get("/api/processes").get_json() == {"processes": []}
+
+
+def _start_and_edit(auth, process_id: str) -> list:
+    """The start pages (流程与版本's, 发起流程's, the API's) and the edit page, for one process."""
+    form = {"business_key": "x", "d.0.key": "office", "d.0.value": "华北"}
+    return [auth._client.get(f"/processes/{process_id}/start"), auth.post(f"/processes/{process_id}/start", form),
+            auth.post(f"/start/{process_id}", form), auth._client.get(f"/processes/{process_id}/1/edit"),
+            auth.api_post("/api/instances", {"process_id": process_id, "data": {"office": "华北"}}),
+            auth.api_post("/api/instances", {"process_id": process_id, "version": 1})]
+
+
+def test_starting_or_editing_a_process_one_may_not_see_answers_as_for_a_missing_one(client, auth, flow):
+    other = _owned_by("财务部", "另一个流程。").replace(b'id="approval"', b'id="approval_b"')
+    flow.tx(lambda s: flow.services.engine.deploy(s, other, "b.bpmn", "admin"))
+    for login in ("outsider", "finance"):  # nobody of the process; the owner of another (who may use the modeler)
+        auth.login(login)
+        hidden, missing = _start_and_edit(auth, "approval"), _start_and_edit(auth, "nope")
+        for shown, absent in zip(hidden, missing, strict=True):
+            assert shown.status_code == absent.status_code == 404, (login, shown.request.path)
+            assert shown.get_data(as_text=True) == absent.get_data(as_text=True).replace("nope", "approval")
+        auth.logout()
+    assert flow.tx(lambda s: s.scalar(select(func.count()).select_from(ProcessInstance))) == 0
 
 
 def test_lane_roles_and_whoever_sees_an_instance_see_the_diagram_on_both_databases(db_app, auth_for):
