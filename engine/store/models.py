@@ -99,8 +99,9 @@ class ProcessInstance(Base):
 class HumanTask(Base):
     __tablename__ = "human_task"
     __table_args__ = (
-        Index("ix_human_task_inbox", "state", "role", "scope"),
-        Index("ix_human_task_assignee", "assignee", "state"),
+        # Who may do it (or holds it), then what the inbox filters, counts and sorts by: from the index alone.
+        Index("ix_human_task_inbox", "state", "role", "scope", "process_id", "element_id", "due_at"),
+        Index("ix_human_task_assignee", "assignee", "state", "process_id", "element_id", "due_at"),
         Index("ix_human_task_completed_by", "completed_by", "completed_at"),  # 我的已办, newest first
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

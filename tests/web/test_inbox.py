@@ -6,6 +6,8 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import event
+
 from engine.store.models import Notification
 
 
@@ -181,3 +183,28 @@ def test_a_business_key_with_markup_is_shown_as_text(client, auth, flow):
     auth.login("bj")
     text = client.get("/").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+def test_the_inbox_costs_the_same_few_queries_however_many_tasks_it_lists(app, client, auth, flow, clock):
+    statements: list[str] = []
+    bind = app.extensions["smflow"].sessions.kw["bind"]
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    _many(flow, clock, 2)
+    auth.login("bj")
+    event.listen(bind, "before_cursor_execute", count)
+    try:
+        sizes = []
+        for more in (0, 15):
+            for n in range(more):
+                flow.open_task(flow.start(key=f"M-{n:02d}"))
+            for url in ("/", "/api/tasks"):
+                statements.clear()
+                assert client.get(url).status_code == 200
+                sizes.append(len(statements))
+    finally:
+        event.remove(bind, "before_cursor_execute", count)
+    assert sizes[:2] == sizes[2:]  # no query per listed task: the lists read nothing a row leaves out
+    assert len(client.get("/api/tasks").get_json()["tasks"]) == 17
