@@ -162,8 +162,9 @@ class Engine(Scheduling):
         started = ("started", {"process_id": process_id, "version": definition.version, "business_key": business_key})
         if not run:
             audit.record_many(session, [started], now, by, row.id)
+            # Due at once (next timer now): its timer job runs it on, and never takes it for one with nothing due.
             instances.save_state(session, row.id, row.revision, self.runtime.dump_state(workflow), "running",
-                                 None, None)
+                                 now, None)
             return row.id
         self._advance_and_save(session, row, workflow, by, row.revision, leading_events=[started])
         return row.id

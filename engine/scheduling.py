@@ -6,6 +6,10 @@ A timer whose firing fails (a script or condition on its path, a bug) is retried
 of work is rolled back, then a job of the instance's (`jobs.timer_key`) records the attempt and fires the
 instance's timers again after the back-off, until it becomes an incident for an administrator. A calendar period
 whose instance fails at its first steps is stored at its start, unrun, with such a job.
+
+Waiting timers fire only here (`_fire`), never in a person's step or a service task's retry (see timers.firing):
+a failing timer cannot block the people working on its instance. A timer job whose instance has nothing due any
+more (it ended, or a person took it past the timer) is closed without firing (`close_obsolete_timers`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from .runtime import find_task
 from .store import audit, instances, jobs, org
 from .store import definitions as stored
 from .store.models import Job, ProcessDefinition, ProcessInstance
-from .timers import cycle_periods, parse_when
+from .timers import cycle_periods, firing, parse_when
 
 CATCH_UP_LIMIT = 100  # periods started per process and round; a longer backlog goes on next round
 
@@ -112,11 +116,13 @@ class Scheduling:
         return True
 
     def _fire(self, session: Session, instance: ProcessInstance) -> None:
+        """The only unit of work in which waiting timers fire (see timers.firing): any other step leaves them."""
         workflow = self._load(instance)
         revision = instances.take_revision(session, instance.id, instance.revision)
-        self.runtime.fire_timers(workflow)
-        audit.record(session, "timer_fired", self.clock.now(), instance_id=instance.id)
-        self._advance_and_save(session, instance, workflow, None, revision)
+        with firing(workflow):
+            self.runtime.fire_timers(workflow)
+            audit.record(session, "timer_fired", self.clock.now(), instance_id=instance.id)
+            self._advance_and_save(session, instance, workflow, None, revision)
 
     def timer_failed(self, session: Session, instance_id: int, failure: Failure) -> str:
         """Firing the instance's timers failed and its unit of work was rolled back: the first attempt of its
@@ -126,23 +132,37 @@ class Scheduling:
         if instance is None or instance.status != "running":
             return "lost"
         now = self.clock.now()
-        job = jobs.for_timer(session, instance_id)
-        if job is None:
-            job = Job(key=jobs.timer_key(instance_id), instance_id=instance_id, task_guid="", topic=jobs.TIMER,
-                      due_at=now, created_at=now)
-            session.add(job)
-        elif job.status in jobs.OPEN:  # another worker fired it at the same moment and recorded this failure
+        job, made = jobs.lock_timer(session, instance_id, now)
+        if not made and job.status in jobs.OPEN:  # another worker fired it at the same moment and recorded this
             return self._outcome(job)
         job.element_id, job.attempts, job.finished_at = failure.element_id, 1, None
         self._failed(session, job, failure.error, failure.retryable, now)
         return self._outcome(job)
 
     def _run_timer_job(self, session: Session, job: Job) -> str:
-        instance = instances.get(session, job.instance_id)
-        if instance.status == "running":  # an ended instance has no timer left to fire
+        instance, now = instances.get(session, job.instance_id), self.clock.now()
+        if jobs.nothing_due(instance, now):
+            self._close_obsolete(session, job, instance, now)
+        else:
             self._fire(session, instance)
-        self._finish(job, self.clock.now())
+            self._finish(job, now)
         return "done"
+
+    def close_obsolete_timers(self, session: Session) -> int:
+        """Close the timer jobs (waiting for their retry, or incidents) whose instance has nothing left for them to
+        fire: it ended, or a person's step took it past the failing timer. How many."""
+        now = self.clock.now()
+        obsolete = jobs.obsolete_timers(session, now)
+        for job, instance in obsolete:
+            self._close_obsolete(session, job, instance, now)
+        return len(obsolete)
+
+    def _close_obsolete(self, session: Session, job: Job, instance: ProcessInstance, now: datetime) -> None:
+        """Done without firing: the audit trail says why, and an incident leaves the administrators' list."""
+        reason = "instance_ended" if instance.status != "running" else "no_due_timer"
+        audit.record(session, "timer_obsolete", now, instance_id=job.instance_id, job_id=job.id, reason=reason,
+                     element_id=job.element_id, error=job.last_error, attempts=job.attempts)
+        self._finish(job, now)
 
     def _retry_timer_now(self, session: Session, job: Job) -> bool:
         """An administrator's retry of a timer job: fired in a savepoint, so that a failure is recorded on the

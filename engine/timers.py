@@ -3,11 +3,14 @@
 SpiffWorkflow's timers compare with `datetime.now()`; smflow's clock is an object passed to the
 engine, so that tests and the worker decide what "now" is.  A cycle on a *start* event is a schedule
 for the worker (one instance per period); the parser turns it into a plain start (spiff_dialect.py).
+A timer already waiting fires only in the worker's timer unit of work (`firing`).
 """
 
 from __future__ import annotations
 
 from calendar import monthrange
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
@@ -19,6 +22,27 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 
 from .clock import COMPANY_TZ
 
+# Set on a workflow while the worker fires its timers and runs on from them (scheduling.Scheduling._fire). A
+# timer already waiting fires only then: a person's step, or a service task's retry, leaves a due timer waiting,
+# so a timer whose path fails cannot fail that step; the instance's next timer (Runtime.next_timer) shows it due
+# and the worker fires it. A timer that a step reaches after its time fires at once, as part of that step.
+_FIRING = "smflow_firing_timers"
+
+
+@contextmanager
+def firing(workflow) -> Iterator[None]:
+    """Let the workflow's waiting timers fire, until the block ends (the worker's timer unit of work)."""
+    top = workflow.top_workflow
+    setattr(top, _FIRING, True)
+    try:
+        yield
+    finally:
+        delattr(top, _FIRING)  # never kept: the workflow may be kept warm for a person's next step
+
+
+def _may_fire(my_task, reached_now: bool) -> bool:
+    return reached_now or getattr(my_task.workflow.top_workflow, _FIRING, False)
+
 
 def _now(my_task) -> datetime:
     return my_task.workflow.script_engine.now()
@@ -27,10 +51,11 @@ def _now(my_task) -> datetime:
 class ClockTimeDate(TimeDateEventDefinition):
     def has_fired(self, my_task):
         event_value = my_task._get_internal_data("event_value")
-        if event_value is None:
+        reached_now = event_value is None
+        if reached_now:
             event_value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
             my_task._set_internal_data(event_value=event_value)
-        if parse_when(event_value) <= _now(my_task):
+        if _may_fire(my_task, reached_now) and parse_when(event_value) <= _now(my_task):
             my_task._set_internal_data(event_fired=True)
         return my_task._get_internal_data("event_fired", False)
 
@@ -38,13 +63,14 @@ class ClockTimeDate(TimeDateEventDefinition):
 class ClockDuration(DurationTimerEventDefinition):
     def has_fired(self, my_task):
         event_value = my_task._get_internal_data("event_value")
-        if event_value is None:
+        reached_now = event_value is None
+        if reached_now:
             expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
             parsed = TimerEventDefinition.parse_iso_duration(expression)
             start = _now(my_task)
             event_value = (start + TimerEventDefinition.get_timedelta_from_start(parsed, start)).isoformat()
             my_task._set_internal_data(event_value=event_value)
-        if parse_when(event_value) <= _now(my_task):
+        if _may_fire(my_task, reached_now) and parse_when(event_value) <= _now(my_task):
             my_task._set_internal_data(event_fired=True)
         return my_task._get_internal_data("event_fired", False)
 
@@ -52,14 +78,15 @@ class ClockDuration(DurationTimerEventDefinition):
 class ClockCycle(CycleTimerEventDefinition):
     def cycle_complete(self, my_task):
         event_value = my_task._get_internal_data("event_value")
-        if event_value is None:
+        reached_now = event_value is None
+        if reached_now:
             expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
             cycles, start, duration = TimerEventDefinition.parse_iso_recurring_interval(expression)
             event_value = {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
         ready = False
         if event_value["cycles"] != 0:
             next_event = datetime.fromisoformat(event_value["next"])
-            if next_event <= _now(my_task):
+            if _may_fire(my_task, reached_now) and next_event <= _now(my_task):
                 event_value["next"] = (next_event + timedelta(seconds=event_value["duration"])).isoformat()
                 event_value["cycles"] -= 1
                 ready = True

@@ -98,6 +98,7 @@ class Worker:
                 self._error(report, exc)
                 failure = failure_of(exc)
                 _count(report, attempt(lambda s, d=due, f=failure: self.engine.start_failed(s, d, f)))
+        attempt(lambda s: self.engine.close_obsolete_timers(s))  # timer jobs and incidents that lost their cause
         for instance_id in attempt(lambda s: self.engine.due_timer_instances(s)) or []:
             try:
                 report.fired += self.tx(lambda s, i=instance_id: self.engine.fire_timers(s, i))

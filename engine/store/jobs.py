@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .models import Job, ProcessInstance
@@ -97,6 +98,46 @@ def for_task(session: Session, task_guid: str) -> Job | None:
 
 def for_timer(session: Session, instance_id: int) -> Job | None:
     return session.scalars(select(Job).where(Job.key == timer_key(instance_id))).first()
+
+
+def lock_timer(session: Session, instance_id: int, now: datetime) -> tuple[Job, bool]:
+    """The instance's timer job, made if missing, its row locked to this unit of work on PostgreSQL; and whether
+    this call made it. Two workers recording the same failure at once: the second waits for the first's row
+    (ON CONFLICT DO NOTHING) and reads it as committed, instead of failing on its key or counting twice. On
+    SQLite the second writer fails with "database is locked" and its unit of work runs again (in_transaction)."""
+    dialect = session.bind.dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Job.__table__)
+    made = session.scalar(insert.values(
+        key=timer_key(instance_id), instance_id=instance_id, task_guid="", topic=TIMER, status=PENDING, attempts=0,
+        retryable=True, due_at=now, created_at=now).on_conflict_do_nothing(index_elements=["key"]).returning(Job.id))
+    query = select(Job).where(Job.key == timer_key(instance_id)).execution_options(populate_existing=True)
+    if dialect == "postgresql":
+        query = query.with_for_update()
+    return session.scalars(query).one(), made is not None
+
+
+def _nothing_due(now: datetime):
+    """SQL: the instance (ProcessInstance) has ended, or none of its timers is due (an instance stored unrun is
+    due: see Engine.start)."""
+    return or_(ProcessInstance.status != "running", ProcessInstance.next_timer_at.is_(None),
+               ProcessInstance.next_timer_at > now)
+
+
+def nothing_due(instance: ProcessInstance, now: datetime) -> bool:
+    """`_nothing_due` for an instance at hand."""
+    return instance.status != "running" or instance.next_timer_at is None or instance.next_timer_at > now
+
+
+def obsolete_timers(session: Session, now: datetime, limit: int = 100) -> list[tuple[Job, ProcessInstance]]:
+    """Timer jobs waiting for their retry or for an administrator whose instance has nothing left for them to fire:
+    it ended, or a step took it past the timer (the task a boundary timer was on was completed). A job a worker
+    or an administrator holds is left to them (skipped if locked)."""
+    query = (select(Job, ProcessInstance).join(ProcessInstance, ProcessInstance.id == Job.instance_id)
+             .where(Job.key.startswith(_TIMER_PREFIX), Job.status.in_((PENDING, INCIDENT)), _nothing_due(now))
+             .order_by(Job.id).limit(limit))
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(of=Job, skip_locked=True)
+    return [(job, instance) for job, instance in session.execute(query)]
 
 
 def waiting(session: Session, instance_id: int) -> list[Job]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from worker_helpers import Inbox, Site, WorkerDb
+from worker_helpers import Company, Inbox, Site, WorkerDb
 
 from engine import FixedClock
 from engine.clock import COMPANY_TZ
@@ -46,3 +46,11 @@ def site_factory(sqlite_url):
     yield make
     for site in made:
         site.services.sessions.kw["bind"].dispose()
+
+
+@pytest.fixture
+def company(db_url):
+    """The timer tests' company (worker_helpers.Company) on SQLite and on PostgreSQL."""
+    environment = Company(db_url)
+    yield environment
+    environment.db.dispose()

@@ -8,11 +8,18 @@ import re
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import select
+
 from engine import Engine, FixedClock, Sandbox
+from engine.clock import COMPANY_TZ
+from engine.store import org
 from engine.store.db import make_engine, make_session_factory
+from engine.store.models import Event, HumanTask, Job, ProcessInstance
 from engine.store.unit_of_work import in_transaction
+from engine.worker import Worker
 from handlers import default_registry
 
 HERE = Path(__file__).parent
@@ -129,3 +136,67 @@ def wait_for(condition, what: str, limit: float = 60.0):
             return value
         time.sleep(0.05)
     raise AssertionError(f"gave up waiting for {what}")
+
+
+DUE = datetime(2027, 4, 3, 9, tzinfo=COMPANY_TZ)  # the timers of timer_check, boundary_check, timer_isolation
+
+
+def at(minutes: float) -> datetime:
+    """`minutes` after the fixtures' timers are due."""
+    return DUE + timedelta(minutes=minutes)
+
+
+class Stock:
+    """The stock_level handler: answers the level a test sets, and notes when it was asked."""
+
+    def __init__(self, clock: FixedClock):
+        self.clock = clock
+        self.level: object = "未知"  # not a number: the gateway's `level >= 3` fails
+        self.asked: list[datetime] = []
+
+    def __call__(self, ctx):
+        self.asked.append(self.clock.now())
+        return {"level": self.level}
+
+
+class Company:
+    """An engine and a worker on a real database, a planner and an administrator."""
+
+    def __init__(self, url: str):
+        self.clock = FixedClock(datetime(2027, 3, 31, 9, tzinfo=COMPANY_TZ))
+        self.db = make_engine(url)
+        self.sessions = make_session_factory(self.db)
+        self.stock = Stock(self.clock)
+        registry = default_registry()
+        registry.register("stock_level", self.stock)
+        self.engine = Engine(registry, Sandbox(), self.clock)
+        self.worker = Worker(self.engine, self.sessions)
+
+        def seed(s):
+            for login, role in (("planner", "计划部"), ("admin", "admin")):
+                org.add_user(s, login, login, None)
+                org.grant(s, login, role, "*")
+        self.tx(seed)
+
+    def tx(self, work):
+        return in_transaction(self.sessions, work)
+
+    def deploy(self, name: str) -> None:
+        self.tx(lambda s: self.engine.deploy(s, (HERE / name).read_bytes(), name, None))
+
+    def round_at(self, moment: datetime):
+        self.clock.set(moment)
+        return self.worker.run_once()
+
+    def jobs(self) -> list[Job]:
+        return self.tx(lambda s: list(s.scalars(select(Job).order_by(Job.id))))
+
+    def instance(self, instance_id: int) -> ProcessInstance:
+        return self.tx(lambda s: s.get(ProcessInstance, instance_id))
+
+    def events(self, kind: str) -> list[Event]:
+        return self.tx(lambda s: list(s.scalars(select(Event).where(Event.kind == kind).order_by(Event.id))))
+
+    def open_tasks(self, instance_id: int) -> list[tuple[int, str, str]]:
+        return self.tx(lambda s: [(t.id, t.element_id, t.state) for t in s.scalars(
+            select(HumanTask).where(HumanTask.instance_id == instance_id).order_by(HumanTask.id))])
