@@ -143,9 +143,9 @@ class Scheduling:
         instance, now = instances.get(session, job.instance_id), self.clock.now()
         if jobs.nothing_due(instance, now):
             self._close_obsolete(session, job, instance, now)
-        else:
-            self._fire(session, instance)
-            self._finish(job, now)
+            return "obsolete"
+        self._fire(session, instance)
+        self._finish(job, now)
         return "done"
 
     def close_obsolete_timers(self, session: Session) -> int:
@@ -164,12 +164,12 @@ class Scheduling:
                      element_id=job.element_id, error=job.last_error, attempts=job.attempts)
         self._finish(job, now)
 
-    def _retry_timer_now(self, session: Session, job: Job) -> bool:
+    def _retry_timer_now(self, session: Session, job: Job) -> str:
         """An administrator's retry of a timer job: fired in a savepoint, so that a failure is recorded on the
         job (a fresh series of retries, as for a service task) and nothing else of the attempt is kept."""
         savepoint = session.begin_nested()
         try:
-            self._run_timer_job(session, job)
+            outcome = self._run_timer_job(session, job)
         except (Conflict, DBAPIError):
             raise  # someone changed the instance meanwhile, or a lock race: the whole unit of work runs again
         except Exception as exc:  # noqa: BLE001 - recorded on the job, as the worker records it
@@ -179,9 +179,9 @@ class Scheduling:
                          error=failure.error)
             job.element_id = failure.element_id or job.element_id
             self._failed(session, job, failure.error, failure.retryable, now)
-            return False
+            return self._outcome(job)
         savepoint.commit()
-        return True
+        return outcome
 
     # -- the calendar ---------------------------------------------------------------------------
     def due_periods(self, session: Session, process_id: str | None = None) -> list[DuePeriod]:
@@ -246,7 +246,8 @@ class Scheduling:
     def run_job(self, session: Session, job_id: int, owner: str) -> str:
         """Run a leased job's handler and the process on from it, in this unit of work.
 
-        Returns done | retry | incident, or lost when the lease is no longer ours (nothing is written then).
+        Returns done | retry | incident, obsolete when nothing was left for it to do (the instance ended or went on
+        without it: closed), or lost when the lease is no longer ours (nothing is written then).
         """
         job = jobs.hold(session, job_id, owner)
         if job is None:
@@ -265,7 +266,7 @@ class Scheduling:
             task = None
         if task is None or task.state != TaskState.STARTED:  # the instance went on without it (e.g. cancelled)
             self._finish(job, now)
-            return "done"
+            return "obsolete"
         revision = instances.take_revision(session, instance.id, instance.revision)
         self._advance_and_save(session, instance, workflow, None, revision, retry_guid=job.task_guid)
         if find_task(workflow, job.task_guid).state == TaskState.STARTED:
@@ -295,9 +296,10 @@ class Scheduling:
         """Service tasks of the instance that wait for the worker, a retry, or an administrator (incidents)."""
         return jobs.waiting(session, instance_id)
 
-    def retry_now(self, session: Session, job_id: int, login: str) -> bool:
+    def retry_now(self, session: Session, job_id: int, login: str) -> str:
         """An administrator runs a failed service task or timer (an incident, or one waiting for its retry) at
-        once, e.g. after fixing what it needed; it gets a fresh series of retries. True when it went through."""
+        once, e.g. after fixing what it needed; it gets a fresh series of retries. Returns done (it went through),
+        obsolete (nothing was left for it to do: closed), or retry | incident (it failed again)."""
         if not org.actor(session, login).is_admin:
             raise NotPermitted("只有管理员可以立即重试失败的服务任务")
         job = jobs.lock_open(session, job_id)
@@ -309,7 +311,7 @@ class Scheduling:
         job.lease_expires_at = wall_now() + timedelta(minutes=5)
         if jobs.is_timer(job):
             return self._retry_timer_now(session, job)
-        return self._run(session, job) == "done"
+        return self._run(session, job)
 
     def schedule_retry(self, session: Session, instance_id: int, failure: dict, now: datetime) -> None:
         """A service task's handler failed (inline or in a job): retry later, or give up as an incident."""

@@ -164,7 +164,7 @@ class Worker:
 
 def _count(report: Report, outcome: str | None) -> None:
     """A job's, a timer's or a period's outcome (None: its unit of work failed, reported already)."""
-    if outcome == "done":
+    if outcome in ("done", "obsolete"):  # obsolete: closed, nothing was left for it to do
         report.jobs_done += 1
     elif outcome == "retry":
         report.jobs_retry += 1

@@ -30,11 +30,19 @@ def index():
     return render_template("incidents/index.html", incidents=rows)
 
 
+def flash_retry(outcome: str) -> None:
+    """What an administrator's retry did: went through, found nothing left to do (closed), or failed again."""
+    if outcome == "done":
+        flash(t("instance.retried_ok"), "success")
+    elif outcome == "obsolete":
+        flash(t("instance.retried_obsolete"), "success")
+    else:
+        flash(t("instance.retried_failed"), "error")
+
+
 @bp.post("/<int:job_id>/retry")
 @login_required
 def retry(job_id: int):
     """Run the service task again after the cause was fixed; it gets a fresh series of retries."""
-    went_through = tx(lambda s: engine().retry_now(s, job_id, g.actor.login))
-    flash(t("instance.retried_ok" if went_through else "instance.retried_failed"),
-          "success" if went_through else "error")
+    flash_retry(tx(lambda s: engine().retry_now(s, job_id, g.actor.login)))
     return redirect(url_for("incidents.index"))

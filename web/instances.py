@@ -19,6 +19,7 @@ from .auth import login_required
 from .history import page_number
 from .i18n import localtime, scope_label, t
 from .inbox import process_names, step_title, user_name
+from .incidents import flash_retry
 from .paging import paging
 from .process_versions import latest_for_migration, migrate_one
 from .processes import may_deploy, versions_of
@@ -312,7 +313,5 @@ def migrate(instance_id: int):
 @login_required
 def retry(instance_id: int, job_id: int):
     """An administrator runs a failed service task again."""
-    went_through = tx(lambda s: engine().retry_now(s, job_id, g.actor.login))
-    flash(t("instance.retried_ok" if went_through else "instance.retried_failed"),
-          "success" if went_through else "error")
+    flash_retry(tx(lambda s: engine().retry_now(s, job_id, g.actor.login)))
     return redirect(url_for("instances.detail", instance_id=instance_id))

@@ -124,7 +124,7 @@ def test_an_administrator_can_retry_a_failed_task_at_once(env):
     assert _claim(env) == []
     with pytest.raises(NotPermitted):
         env.tx(lambda s: env.engine.retry_now(s, job.id, "planner"))
-    assert env.tx(lambda s: env.engine.retry_now(s, job.id, "admin")) is True
+    assert env.tx(lambda s: env.engine.retry_now(s, job.id, "admin")) == "done"
     assert attempts == ["计划部", "计划部"]
     assert env.tx(lambda s: env.engine.waiting_jobs(s, instance_id)) == []
     with pytest.raises(StaleAction):

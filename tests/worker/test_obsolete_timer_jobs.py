@@ -4,9 +4,11 @@ an audit event says why, and the incident leaves the administrators' list."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from worker_helpers import HERE, at
 
 from engine.store import jobs
+from engine.store.models import Job
 
 BACK_OFF = [0, 1, 3, 7, 15]  # the timer job's attempts (minutes after the timer was due): the 5th is an incident
 
@@ -76,7 +78,7 @@ def test_an_administrators_retry_of_a_stale_incident_closes_it_without_firing(co
     company.clock.set(at(20))
     _complete(company, instance_id, "count")
 
-    assert company.tx(lambda s: company.engine.retry_now(s, job.id, "admin")) is True
+    assert company.tx(lambda s: company.engine.retry_now(s, job.id, "admin")) == "obsolete"
     (job,) = company.jobs()
     assert (job.status, job.lease_owner) == ("done", None)
     assert [e.detail["reason"] for e in company.events("timer_obsolete")] == ["instance_ended"]
@@ -108,3 +110,25 @@ def test_the_incidents_page_no_longer_lists_a_timer_incident_that_lost_its_cause
     instance_page = planner.get(f"/instances/{instance_id}").get_data(as_text=True)
     assert "定时器重试作废" in instance_page and "转为事故" in instance_page  # the story: it was one, now dropped
     assert "等待中或出错的服务任务" not in instance_page
+
+
+def test_an_administrator_who_retries_a_stale_incident_is_told_it_was_closed_not_retried(site_factory):
+    from engine.worker import Worker
+
+    site = site_factory({"planner": [("计划部", "*")], "admin": [("admin", "*")]})
+    site.engine.handlers.register("stock_level", lambda ctx: {"level": "未知"})
+    site.tx(lambda s: site.engine.deploy(s, (HERE / "boundary_check.bpmn").read_bytes(), "boundary_check.bpmn",
+                                         "admin"))
+    site.tx(lambda s: site.engine.start(s, "boundary_check", "planner"))
+    worker = Worker(site.engine, site.services.sessions)
+    for minutes in BACK_OFF:
+        site.clock.set(at(minutes))
+        worker.run_once()
+    (job,) = site.tx(lambda s: s.scalars(select(Job)).all())
+    assert job.status == "incident"
+    (task,) = site.tx(lambda s: site.engine.inbox(s, "planner"))
+    site.tx(lambda s: site.engine.complete(s, task.id, "planner", {}))  # past the timer, before the next round
+
+    page = site.post(site.client("admin"), f"/incidents/{job.id}/retry").get_data(as_text=True)
+    assert "无需重试" in page and "已重试, 流程继续运行" not in page
+    assert "没有事故" in page

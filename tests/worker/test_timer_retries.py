@@ -58,13 +58,13 @@ def test_a_failing_timer_backs_off_becomes_an_incident_and_an_administrator_retr
     with pytest.raises(NotPermitted):
         company.tx(lambda s: company.engine.retry_now(s, job.id, "planner"))
     # Retried before the cause is fixed: it fails again, and gets a fresh series of retries.
-    assert company.tx(lambda s: company.engine.retry_now(s, job.id, "admin")) is False
+    assert company.tx(lambda s: company.engine.retry_now(s, job.id, "admin")) == "retry"
     (job,) = company.jobs()
     assert (job.status, job.attempts, job.due_at) == ("pending", 1, company.clock.now() + timedelta(minutes=1))
     assert company.instance(instance_id).revision == before.revision
 
     company.stock.level = 1  # the stock was counted: low, so the planners are told
-    assert company.tx(lambda s: company.engine.retry_now(s, job.id, "admin")) is True
+    assert company.tx(lambda s: company.engine.retry_now(s, job.id, "admin")) == "done"
     (job,) = company.jobs()
     assert (job.status, job.lease_owner) == ("done", None)
     notes = company.tx(lambda s: [n.message for n in s.scalars(select(Notification))])
