@@ -8,19 +8,22 @@ scopes answers 404 exactly like one that does not exist, so ids reveal nothing.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import NamedTuple
 
 from flask import Blueprint, g, request
 from sqlalchemy.orm import Session
 
 from engine.engine import human_task_dict
-from engine.errors import ValidationFailed
+from engine.errors import Problem, ValidationFailed
 from engine.routing import can_act
 from engine.store import tasks
 from engine.store.models import HumanTask
 
 from . import csrf
 from .app import db, engine, tx
+from .attachments import Upload, checked_uploads, file_fields, other_problems, put_files, store_upload
 from .auth import end_session, login_required, start_session, try_login
 from .errors import error_response
 from .history import MAX_PER_PAGE, completed_page, page_number
@@ -185,19 +188,88 @@ def unclaim(task_id: int):
     return _act(task_id, lambda s: engine().unclaim(s, task_id, g.actor))
 
 
+class _Submission(NamedTuple):
+    data: dict
+    uploads: dict[str, Upload]
+    problems: list[Problem]  # refused uploads
+
+
+def _multipart_values() -> dict:
+    """The `data` part: the same JSON object of values that a JSON body carries."""
+    raw = request.form.get("data")
+    if raw is None:
+        message = "multipart 请求缺少 data 部分: 请把表单的值作为 JSON 对象放进名为 data 的文本部分 (没有值时写 {})"
+        raise ValidationFailed(message, [Problem(message)])
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        message = f"data 部分不是有效的 JSON: 第 {exc.lineno} 行第 {exc.colno} 列 ({exc.msg})"
+        raise ValidationFailed(message, [Problem(message)]) from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("data 部分应为 JSON 对象 (字段 id: 值)", [Problem("data 部分应为 JSON 对象")])
+    return data
+
+
+def _stray_parts(row: HumanTask) -> list[Problem]:
+    """Parts that are neither `data` nor one file for a file field: said, rather than silently dropped."""
+    fields = {f["id"]: f for f in file_fields(row)}
+    allowed = f"可以上传文件的字段: {'、'.join(fields)}" if fields else "这个任务的表单没有可以上传文件的字段"
+    problems = []
+    for name, parts in request.files.lists():
+        if name not in fields:
+            problems.append(Problem(f"没有名为「{name}」的文件字段; {allowed}", field=name))
+        elif len(parts) > 1:
+            problems.append(Problem(f"{fields[name]['label']}: 只能上传一个文件, 收到 {len(parts)} 个", field=name))
+    problems += [Problem(f"多余的部分「{name}」: 字段的值请写在 data 部分的 JSON 对象中", field=name)
+                 for name in request.form if name not in ("data", csrf.FIELD)]
+    return problems
+
+
+def _submission(task_id: int) -> _Submission:
+    """A JSON body, or multipart/form-data: `data` (that JSON object) and one part per file field, named by its id."""
+    if request.mimetype != "multipart/form-data":
+        return _Submission(_body(), {}, [])
+    row = visible_task(db(), task_id, g.actor)  # 404 before anything about the form is told
+    data = _multipart_values()
+    stray = _stray_parts(row)
+    if stray:
+        raise ValidationFailed(f"请求有 {len(stray)} 处不符合要求, 什么也没有保存", stray)
+    uploads, problems = checked_uploads(row, request.files, part=lambda field_id: field_id)
+    return _Submission(data, uploads, problems)
+
+
+def _with_files(session: Session, task_id: int, sent: _Submission, whole_form: bool) -> dict:
+    """The values with each file field's attachment: a new upload stored in this unit of work, or one the
+    task may keep (the task page's rules). Any refusal raises, so the unit of work stores nothing;
+    `whole_form` adds the other fields' problems, so that every problem is told at once."""
+    row, login = tasks.get(session, task_id), g.actor.login
+    values = dict(sent.data)  # a retried unit of work starts again from what was sent
+    problems = sent.problems + put_files(session, row, values, sent.uploads,
+                                         lambda upload: store_upload(session, row, upload, login))
+    if problems:
+        skip = {p.field for p in problems}
+        problems += other_problems(row, values, skip) if whole_form else []
+        what = "表单" if whole_form else "草稿"
+        raise ValidationFailed(f"{what}有 {len(problems)} 处需要修改, 什么也没有保存", problems)
+    return values
+
+
 @bp.post("/tasks/<int:task_id>/complete")
 @login_required
 def complete(task_id: int):
-    """The body is the form's values, e.g. {"amount": 12.5, "lines": [{"item": "会议", "cost": 3}]}."""
-    data = _body()
-    return _act(task_id, lambda s: engine().complete(s, task_id, g.actor, data))
+    """The form's values, e.g. {"amount": 12.5, "lines": [{"item": "会议", "cost": 3}]}, as a JSON body, or
+    as the `data` part of a multipart body with one part per file field (named by the field's id)."""
+    sent = _submission(task_id)
+    return _act(task_id, lambda s: engine().complete(s, task_id, g.actor, _with_files(s, task_id, sent, True)))
 
 
 @bp.post("/tasks/<int:task_id>/draft")
 @login_required
 def draft(task_id: int):
-    data = _body()
-    return _act(task_id, lambda s: engine().save_draft(s, task_id, g.actor.login, data))
+    """Like complete (JSON or multipart), unchecked; a refused file refuses the whole draft."""
+    sent = _submission(task_id)
+    return _act(task_id, lambda s: engine().save_draft(s, task_id, g.actor.login,
+                                                       _with_files(s, task_id, sent, False)))
 
 
 @bp.get("/history")

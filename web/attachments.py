@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from flask import Blueprint, Response, g
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from engine.errors import NotFound, Problem
-from engine.forms import MAX_UPLOAD_BYTES, check_upload
+from engine.errors import NotFound, Problem, ValidationFailed
+from engine.forms import MAX_UPLOAD_BYTES, check_upload, validate_submission
 from engine.store import attachments
 from engine.store.models import HumanTask
 
@@ -39,37 +41,114 @@ def _earlier_id(task: HumanTask, field_id: str) -> int | None:
     return earlier.get("id") if isinstance(earlier, dict) else None
 
 
-def resolve_files(session: Session, task: HumanTask, data: dict, files: MultiDict, login: str) -> list[Problem]:
-    """Store this submission's uploads and put `{"id", "name", "size"}` into `data` for each file field.
+@dataclass(frozen=True)
+class Upload:
+    """A file that passed `check_upload`, read into memory and not yet stored."""
 
-    A kept attachment must belong to this task (or be the one the task started from); any other id that
-    a crafted post names is dropped. Returns a problem per refused upload, keyed by its field."""
-    problems = []
-    for spec in (task.form or {}).get("fields", []):
-        if spec["type"] != "file" or spec.get("readonly"):
-            continue
+    field: str
+    filename: str
+    content_type: str
+    content: bytes
+
+
+def file_fields(task: HumanTask) -> list[dict]:
+    """The task's file fields a person fills in (a read-only one shows what the process gave)."""
+    return [f for f in (task.form or {}).get("fields", []) if f["type"] == "file" and not f.get("readonly")]
+
+
+def page_part(field_id: str) -> str:
+    """The task page's name for a file field's upload (`f.<id>` holds the attachment it keeps)."""
+    return f"f.{field_id}.upload"
+
+
+def checked_uploads(task: HumanTask, files: MultiDict, part=page_part) -> tuple[dict[str, Upload], list[Problem]]:
+    """The uploads of a submission, by field, that pass the size and type rules, and a problem per refused one.
+
+    `part(field_id)` names the multipart part that carries a field's file; a part without a file name
+    (an empty file input) is no upload."""
+    uploads, problems = {}, []
+    for spec in file_fields(task):
         fid = spec["id"]
-        upload: FileStorage | None = files.get(f"f.{fid}.upload")
-        if upload is not None and upload.filename:
-            name = clean_filename(upload.filename)
-            content = upload.stream.read(MAX_UPLOAD_BYTES + 1)
-            upload.close()  # a large upload is spooled to a temporary file: let it go now
-            content_type, problem = check_upload(spec["label"], name, content)
-            if problem:
-                problems.append(Problem(problem, field=fid))
-            else:
-                stored = tx(lambda s, n=name, c=content, ct=content_type, f=fid: _value(attachments.add(
-                    s, task_id=task.id, instance_id=task.instance_id, field=f, filename=n, content_type=ct,
-                    content=c, by=login, at=engine().clock.now())))
-                data[fid] = stored
-                continue
-        kept = data.pop(fid, None)
-        if isinstance(kept, dict) and isinstance(kept.get("id"), int):
-            row = attachments.describe(session, kept["id"])
-            if row is not None and row.instance_id == task.instance_id and (
-                    row.task_id == task.id or row.id == _earlier_id(task, fid)):
-                data[fid] = _value(row)
+        upload: FileStorage | None = files.get(part(fid))
+        if upload is None or not upload.filename:
+            continue
+        name = clean_filename(upload.filename)
+        content = upload.stream.read(MAX_UPLOAD_BYTES + 1)
+        upload.close()  # a large upload is spooled to a temporary file: let it go now
+        content_type, problem = check_upload(spec["label"], name, content)
+        if problem:
+            problems.append(Problem(problem, field=fid))
+        else:
+            uploads[fid] = Upload(fid, name, content_type, content)
+    return uploads, problems
+
+
+def store_upload(session: Session, task: HumanTask, upload: Upload, login: str) -> dict:
+    """Store an accepted upload with the task, in the caller's unit of work; returns the field's value."""
+    return _value(attachments.add(
+        session, task_id=task.id, instance_id=task.instance_id, field=upload.field, filename=upload.filename,
+        content_type=upload.content_type, content=upload.content, by=login, at=engine().clock.now()))
+
+
+def _kept(session: Session, task: HumanTask, field_id: str, named) -> dict | None:
+    """The attachment a submission names for a field, if it may keep it: one of this task's own, or the
+    one the task started from. Any other id (a crafted post, another instance's file) is not kept."""
+    attachment_id = named.get("id") if isinstance(named, dict) else None
+    if not isinstance(attachment_id, int) or isinstance(attachment_id, bool):
+        return None
+    row = attachments.describe(session, attachment_id)
+    if row is not None and row.instance_id == task.instance_id and (
+            row.task_id == task.id or row.id == _earlier_id(task, field_id)):
+        return _value(row)
+    return None
+
+
+def _not_kept(spec: dict, named) -> Problem:
+    attachment_id = named.get("id") if isinstance(named, dict) else None
+    if isinstance(attachment_id, int) and not isinstance(attachment_id, bool):
+        return Problem(f"{spec['label']}: 附件 {attachment_id} 不是这个任务的文件, 请重新上传", field=spec["id"])
+    return Problem(f"{spec['label']}: 应为上传的文件, 或这个任务已有附件的编号 {{\"id\": 编号}}", field=spec["id"])
+
+
+def put_files(session: Session, task: HumanTask, data: dict, uploads: dict[str, Upload],
+              store: Callable[[Upload], dict]) -> list[Problem]:
+    """Put `{"id", "name", "size"}` into `data` for each file field: the new upload (stored by `store`), else
+    the attachment the submission keeps. Returns a problem per field whose named attachment was not kept
+    (it is left out of `data`)."""
+    refused = []
+    for spec in file_fields(task):
+        fid = spec["id"]
+        if fid in uploads:
+            data[fid] = store(uploads[fid])
+            continue
+        named = data.pop(fid, None)
+        kept = _kept(session, task, fid, named)
+        if kept is not None:
+            data[fid] = kept
+        elif named is not None:
+            refused.append(_not_kept(spec, named))
+    return refused
+
+
+def resolve_files(session: Session, task: HumanTask, data: dict, files: MultiDict, login: str) -> list[Problem]:
+    """The task page's uploads: store each accepted one at once (in its own unit of work, so that the page
+    keeps it when the form comes back with problems) and put the file fields' values into `data`.
+
+    An attachment the post names that the task may not keep is dropped. Returns a problem per refused upload."""
+    uploads, problems = checked_uploads(task, files)
+    put_files(session, task, data, uploads, lambda upload: tx(lambda s: store_upload(s, task, upload, login)))
     return problems
+
+
+def other_problems(task: HumanTask, data: dict, skip: set[str]) -> list[Problem]:
+    """The form's problems outside the fields in `skip` (refused uploads), so that every message is given at once."""
+    context = {**(task.prefill or {}), **data}
+    try:
+        validate_submission(task.form, {k: v for k, v in data.items() if k not in skip}, context,
+                            engine().sandbox, task.prefill)
+    except ValidationFailed as exc:
+        return [p for p in exc.problems if (p.field or "").split("[")[0] not in skip]
+    return []
 
 
 @bp.get("/<int:attachment_id>")

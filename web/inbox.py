@@ -12,13 +12,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound, NotPermitted, Problem, StaleAction, ValidationFailed
-from engine.forms import validate_submission
 from engine.routing import ACTIVE_STATES, ANY, CLAIMED, COMPLETED, OPEN, Actor, TaskRef, can_act, can_unclaim, holds
 from engine.store import definitions, notifications, tasks
 from engine.store.models import HumanTask, ProcessDefinition, ProcessInstance, User
 
 from .app import db, engine, tx
-from .attachments import resolve_files
+from .attachments import other_problems, resolve_files
 from .auth import login_required, safe_next
 from .i18n import localtime, scope_label, t
 from .paging import page_count
@@ -286,17 +285,6 @@ def draft(task_id: int):
     return redirect(url_for("inbox.task", task_id=task_id))
 
 
-def _other_problems(row: HumanTask, data: dict, skip: set[str]) -> list[Problem]:
-    """The form's other problems, for a page that shows refused uploads: every message at once."""
-    context = {**(row.prefill or {}), **data}
-    try:
-        validate_submission(row.form, {k: v for k, v in data.items() if k not in skip}, context,
-                            engine().sandbox, row.prefill)
-    except ValidationFailed as exc:
-        return [p for p in exc.problems if (p.field or "").split("[")[0] not in skip]
-    return []
-
-
 @bp.post("/tasks/<int:task_id>/complete")
 @login_required
 def complete(task_id: int):
@@ -304,7 +292,7 @@ def complete(task_id: int):
     data, upload_problems = _posted(row)
     if upload_problems:
         skip = {p.field for p in upload_problems}
-        return render_task(row, values=data, problems=upload_problems + _other_problems(row, data, skip),
+        return render_task(row, values=data, problems=upload_problems + other_problems(row, data, skip),
                            status=422)
     try:
         tx(lambda s: engine().complete(s, task_id, g.actor, data))
