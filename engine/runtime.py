@@ -49,8 +49,9 @@ _FINISHED = (TaskState.COMPLETED, TaskState.CANCELLED)
 
 
 class _KeptTaskDict(dict):
-    """A finished task's serialized form, with its JSON text once written: a long history's finished tasks
-    are then neither converted nor encoded again at every step, only copied into the state's text."""
+    """A finished task's serialized form, with its JSON text (as an entry of the tasks mapping) once written:
+    a long history's finished tasks are then neither converted nor encoded again at every step, only copied
+    into the state's text."""
 
     __slots__ = ("text",)
 
@@ -68,11 +69,10 @@ def _encode_tasks(tasks: dict) -> str:
     for task_id, task in tasks.items():
         if isinstance(task, _KeptTaskDict):
             if task.text is None:
-                task.text = _encode(task)
-            text = task.text
+                task.text = f"{_encode(task_id)}:{_encode(task)}"
+            parts.append(task.text)
         else:
-            text = _encode(task)
-        parts.append(f"{_encode(task_id)}:{text}")
+            parts.append(f"{_encode(task_id)}:{_encode(task)}")
     return "{" + ",".join(parts) + "}"
 
 
@@ -102,11 +102,9 @@ def _keep_finished_task_dicts(registry) -> None:
     plain = registry.convert_to_dict[typename]
 
     def convert(task, **kwargs):
-        parent = task.parent
-        if task._state not in _FINISHED or (parent is not None and parent._state not in _FINISHED):
+        key = _keep_key(task)
+        if key is None:
             return plain(task, **kwargs)
-        key = (task._state, task.last_state_change, task.task_spec.name, len(task._children), task.triggered,
-               id(task.data), None if parent is None else id(parent.data))
         kept = task.__dict__.get("_smflow_dict")
         if kept is None or kept[0] != key:
             kept = (key, _KeptTaskDict(plain(task, **kwargs)))
@@ -114,6 +112,21 @@ def _keep_finished_task_dicts(registry) -> None:
         return kept[1]
 
     registry.convert_to_dict[typename] = convert
+
+
+def _keep_key(task) -> tuple | None:
+    """What a finished task's kept dict depends on; None for a task whose dict is not kept."""
+    parent = task.parent
+    if task._state not in _FINISHED or (parent is not None and parent._state not in _FINISHED):
+        return None
+    return (task._state, task.last_state_change, task.task_spec.name, len(task._children), task.triggered,
+            id(task.data), None if parent is None else id(parent.data))
+
+
+def _kept_dict(task) -> dict | None:
+    """The task's kept dict if it still holds (see _keep_finished_task_dicts)."""
+    kept = task.__dict__.get("_smflow_dict")
+    return kept[1] if kept is not None and kept[0] == _keep_key(task) else None
 
 
 def _share_repeats(tasks: dict) -> None:
@@ -145,6 +158,18 @@ def _resolve_repeats(tasks: dict) -> None:
 
 class _StatelessSpecConverter(BpmnWorkflowConverter):
     """The workflow without its spec: the spec is stored once per definition version."""
+
+    def mapping_to_dict(self, mapping, **kwargs):
+        # A workflow's tasks: a kept dict is taken as it is (its id too), without the registry's round per task,
+        # which is most of the cost of a long history.
+        out, convert = {}, self.registry.convert
+        for key, value in mapping.items():
+            kept = _kept_dict(value) if isinstance(value, Task) else None
+            if kept is not None:
+                out[kept["id"]] = kept
+            else:
+                out[str(key)] = convert(value, **kwargs)
+        return out
 
     def to_dict(self, workflow):
         dct = super(BpmnWorkflowConverter, self).to_dict(workflow)

@@ -26,22 +26,68 @@ from SpiffWorkflow.util.task import TaskState
 class TaskWalk(BpmnTaskIterator):
     """BpmnTaskIterator's depth-first walk; `_pending` is its task list reversed (the next task last)."""
 
-    def __init__(self, task, *args, **kwargs):
+    def __init__(self, task, *args, listed: bool = False, **kwargs):
         super().__init__(task, *args, **kwargs)
+        self._listed = listed  # the caller takes every task before it acts on any (get_tasks)
         self._pending = [task]
         self._subprocesses = task.workflow.top_workflow.subprocesses
         self._wanted = self.task_filter.state
+        self._looked = False
+        self._alone = False  # the shortcut found the one task: nothing to walk below it
 
     def __next__(self):
         pending, wanted, matches = self._pending, self._wanted, self.task_filter.matches
+        if not self._looked:
+            self._looked = True
+            self._shortcut(pending)
         while pending:
             task = self._step(pending)
             if task._state & wanted and matches(task):
                 return task
         raise StopIteration()
 
+    def _shortcut(self, pending: list) -> None:
+        """Look at the workflows' task tables first, much cheaper than the walk: when no task there matches,
+        the walk finds nothing; when one does, the walk finds it if each task above it lets the walk in. Most
+        walks of a step find nothing (waiting tasks, started service tasks) or one task (the one ready), and
+        then need not go down the whole tree, which a loop makes as deep as its history."""
+        first = pending[0]
+        tables = [first.workflow.tasks]
+        if self._subprocesses and not self.skip_subprocesses:
+            tables += [subprocess.tasks for subprocess in self._subprocesses.values()]
+        wanted, matches, found = self._wanted, self.task_filter.matches, []
+        for table in tables:
+            found += [task for task in table.values() if task._state & wanted and matches(task)]
+            if len(found) > 1:
+                return  # their order is the walk's
+        if not found:
+            pending.clear()
+        # Acting on a task as it comes (update_waiting_tasks) may make a task below it match when the walk gets
+        # there: only a walk listed at once may stop at the one it found.
+        elif self._listed and self.max_depth == NO_DEPTH_LIMIT and self.end_at_spec is None:
+            pending[:] = found if self._reached(first, found[0]) else []
+            self._alone = True
+
+    def _reached(self, first, task) -> bool:
+        """Whether the walk from `first` comes to `task`: every task above it (up through the subprocesses it
+        is in) lets the walk go down to its children, by the rule of `_step`."""
+        while task is not first:
+            parent = task.parent
+            if parent is None:  # a subprocess's root (its table is looked at only when the walk enters them)
+                workflow = task.workflow
+                if workflow is workflow.top_workflow:
+                    return False
+                task = workflow.top_workflow.get_task_from_id(workflow.parent_task_id)  # the task that started it
+                continue
+            if not (parent._state >= self.min_state or parent.id in self._subprocesses):
+                return False
+            task = parent
+        return True
+
     def _step(self, pending: list):
         task = pending.pop()
+        if self._alone:
+            return task
         tasks = task.workflow.tasks
         subprocess = self._subprocesses.get(task.id)
         if ((task._children or subprocess is not None)
@@ -77,11 +123,14 @@ NO_DEPTH_LIMIT = sys.maxsize
 
 
 class _Walks:
-    def get_tasks_iterator(self, first_task=None, **kwargs):
+    def get_tasks(self, first_task=None, **kwargs):
+        return list(self.get_tasks_iterator(first_task, listed=True, **kwargs))
+
+    def get_tasks_iterator(self, first_task=None, listed: bool = False, **kwargs):
         if not kwargs.get("depth_first", True):
             return super().get_tasks_iterator(first_task, **kwargs)
         kwargs.setdefault("max_depth", NO_DEPTH_LIMIT)
-        return TaskWalk(first_task or self.task_tree, **kwargs)
+        return TaskWalk(first_task or self.task_tree, listed=listed, **kwargs)
 
     # SpiffWorkflow's own two, with the plain walk in place of its TaskIterator.
     def update_waiting_tasks(self):
@@ -89,8 +138,10 @@ class _Walks:
             task.task_spec._update(task)
 
     def is_completed(self):
-        if not self.completed and next(PlainTaskWalk(self.task_tree, state=TaskState.NOT_FINISHED_MASK,
-                                                     max_depth=NO_DEPTH_LIMIT), None) is None:
+        # SpiffWorkflow's walk for an unfinished task goes into every branch, and a workflow's task table holds
+        # exactly its tree (a dropped task leaves both with its subtree): the table answers without the walk.
+        if not self.completed and not any(task._state & TaskState.NOT_FINISHED_MASK
+                                          for task in reversed(self.tasks.values())):
             self.completed = True
         return self.completed
 

@@ -4,6 +4,8 @@ The manual's processes and the conformance files with subprocesses are run in me
 form; at every step both walks are compared for the questions SpiffWorkflow and the engine ask.
 """
 
+from itertools import product
+
 import pytest
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -16,7 +18,7 @@ from engine.definitions import parse_bpmn
 from engine.errors import SmflowError
 from engine.runtime import Runtime
 from engine.sandbox import Sandbox
-from engine.task_walk import PlainTaskWalk, SubWorkflow, TaskWalk, Workflow
+from engine.task_walk import NO_DEPTH_LIMIT, PlainTaskWalk, SubWorkflow, TaskWalk, Workflow
 from web.demo import MANUAL_FILES, manual_file
 
 # A subprocess with parallel branches, inside a loop taken `rounds` times: subprocess walks and a deep tree.
@@ -67,14 +69,18 @@ QUESTIONS = [
 
 def _compare(workflow, seen: dict) -> None:
     for part in (workflow, *workflow.subprocesses.values()):
-        for question in QUESTIONS:
-            ours = [t.id for t in TaskWalk(part.task_tree, **question)]
-            theirs = [t.id for t in BpmnTaskIterator(part.task_tree, **question)]
-            assert ours == theirs, question
-            seen["tasks"] += len(theirs)
-            if "skip_subprocesses" not in question:  # SpiffWorkflow's plain walk (after every completed task)
-                assert ([t.id for t in PlainTaskWalk(part.task_tree, **question)]
-                        == [t.id for t in TaskIterator(part.task_tree, **question)]), question
+        # What is_completed relies on: the task table holds exactly the tree.
+        assert {t.id for t in TaskIterator(part.task_tree, max_depth=10**6)} == set(part.tasks)
+        for asked in QUESTIONS:
+            # Listed at once (get_tasks) or taken one by one, with the workflows' own depth (none) and Spiff's.
+            for question, listed in product((asked, {"max_depth": NO_DEPTH_LIMIT, **asked}), (True, False)):
+                ours = [t.id for t in TaskWalk(part.task_tree, listed=listed, **question)]
+                theirs = [t.id for t in BpmnTaskIterator(part.task_tree, **question)]
+                assert ours == theirs, question
+                seen["tasks"] += len(theirs)
+                if "skip_subprocesses" not in question:  # SpiffWorkflow's plain walk (after every completed task)
+                    assert ([t.id for t in PlainTaskWalk(part.task_tree, listed=listed, **question)]
+                            == [t.id for t in TaskIterator(part.task_tree, **question)]), question
         seen["walks"] += 1
         seen["subprocess_walks"] += part is not workflow
 
