@@ -1,8 +1,8 @@
 """Versions of a process: compare two of them, and migrate running instances of older ones to the newest.
 
 Comparing is open to whoever may see the process's diagrams (`processes.may_view`); migrating (and its dry
-run) only to the process's owner role and administrators, like deploying. Each instance moves in its own
-unit of work.
+run) only to the process's owner role and administrators, like deploying. Someone who may not see the process
+gets the answer for one that does not exist on both pages. Each instance moves in its own unit of work.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .app import db, engine, tx
 from .auth import login_required
 from .i18n import localtime, t
 from .inbox import user_name
-from .processes import check_may_deploy, may_view, versions_of
+from .processes import check_may_deploy, may_view, versions_of, visible_version
 
 bp = Blueprint("versions", __name__, url_prefix="/processes")
 
@@ -70,8 +70,9 @@ def compare(process_id: str):
 
 
 def latest_for_migration(session: Session, process_id: str):
-    """The version instances move to; NotPermitted unless the viewer is the process's owner or an admin."""
-    latest = definitions.get_version(session, process_id, None)
+    """The version instances move to; NotFound when the viewer may not see the process, NotPermitted unless they
+    are its owner or an admin."""
+    latest = visible_version(session, g.actor, process_id, None)  # 404 before 403, as for its diagram
     check_may_deploy(g.actor, latest, "versions.migrate_forbidden")
     return latest
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, or_, select, true, union, update
+from sqlalchemy import bindparam, func, select, true, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, load_only
 
@@ -81,14 +81,15 @@ def visible_condition(actor: Actor, owned: set[str] = frozenset()):
     scopes. Administrators see all."""
     if actor.is_admin:
         return true()
-    # A union rather than one OR, so that each part is an index search (assignee, completed_by, role and scope)
-    # instead of a scan of every task.
-    involved = union(
+    # One IN over a union rather than an OR, so that each part is an index search (started_by, process, assignee,
+    # completed_by, role and scope) on both databases: PostgreSQL searches no index for an OR that holds a
+    # subquery, and SQLite's index OR sorts every visible row before a page's LIMIT (migration 0011).
+    return ProcessInstance.id.in_(union(
+        select(ProcessInstance.id).where(ProcessInstance.started_by == actor.login),
+        select(ProcessInstance.id).where(ProcessInstance.process_id.in_(owned)),
         select(HumanTask.instance_id).where(HumanTask.assignee == actor.login),
         select(HumanTask.instance_id).where(HumanTask.completed_by == actor.login),
-        select(HumanTask.instance_id).where(HumanTask.state.in_(TASK_STATES), tasks.reachable_by(actor)))
-    return or_(ProcessInstance.started_by == actor.login, ProcessInstance.process_id.in_(owned),
-               ProcessInstance.id.in_(involved))
+        select(HumanTask.instance_id).where(HumanTask.state.in_(TASK_STATES), tasks.reachable_by(actor))))
 
 
 def listing(session: Session, process_id: str | None = None, limit: int = 500,

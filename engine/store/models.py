@@ -90,7 +90,8 @@ class ProcessInstance(Base):
     state: Mapped[str] = mapped_column(Text)
     revision: Mapped[int] = mapped_column(Integer, default=1)
     business_key: Mapped[str | None] = mapped_column(String(255))
-    started_by: Mapped[str | None] = mapped_column(String(64))
+    # Indexed for the instances a person started, which staff see on 流程实例 (migration 0011).
+    started_by: Mapped[str | None] = mapped_column(String(64), index=True)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     next_timer_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)

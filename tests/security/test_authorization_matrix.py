@@ -32,6 +32,9 @@ IDENTITIES = [
     "rm_huabei", "rm_huadong", "cm_huabei_hospital", "office_huabei_beijing", "office_huadong_shanghai",
 ]
 SKIPPED = {"static"}  # files, no data behind them
+# Pages that act on a process named in the URL: each answers 404 exactly where its diagram does.
+ACTS_ON_PROCESS = re.compile(r"(GET|POST) /processes/<process_id>/(start|<int:version>/edit|migrate) "
+                             r"|POST /start/<process_id> ")
 
 
 def _objects(app) -> dict[str, dict[str, object]]:
@@ -117,6 +120,19 @@ def _write_table(path: Path, rows: list[str], answers: dict[tuple[str, str], str
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _unlike_the_diagram(answers: dict[tuple[str, str], str]) -> list[str]:
+    """Cells of a start, edit or migrate row that answer 404 where the process's diagram does not, or the reverse:
+    such a page would tell someone a process exists that they may not see (or hide one they may)."""
+    wrong = []
+    for (row, who), answer in answers.items():
+        if ACTS_ON_PROCESS.match(row):
+            pid = re.search(r"process_id=(\w+)", row).group(1)
+            diagram = answers[(f"GET /processes/<process_id>/<int:version>/diagram [process_id={pid} version=v1]", who)]
+            if (answer == "404") != (diagram == "404"):
+                wrong.append(f"{who}: {row} → {answer}, its diagram → {diagram}")
+    return wrong
+
+
 def test_every_route_role_and_scope_answers_as_the_reviewed_table_says(sqlite_url, clock, tmp_path):
     app = make_demo_app(sqlite_url, clock)
     try:
@@ -160,6 +176,7 @@ def test_every_route_role_and_scope_answers_as_the_reviewed_table_says(sqlite_ur
                                          "identities": len(IDENTITIES), "cells": len(answers), "allowed": allowed,
                                          "denied_or_refused": len(answers) - allowed, "crashes": len(crashes)})
         assert crashes == []
+        assert _unlike_the_diagram(answers) == []
         assert unknown_rows == [], "routes not in expected_authz.tsv (review, then SMFLOW_AUTHZ_WRITE_EXPECTED=1):\n" \
             + "\n".join(unknown_rows)
         assert differences == [], "\n".join(differences)

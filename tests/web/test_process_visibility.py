@@ -1,7 +1,7 @@
 """Who sees a process's diagrams and files: administrators and its owners; staff holding a role of one of its
 lanes; whoever can see one of its instances (the instance page draws its version). Others get the answer for a
 process that does not exist, on the pages and in the API: for its diagram and file, and for its start and edit
-pages too (who may see it but not start or edit it is told why, with a 403)."""
+pages and its migration page too (who may see it but not start, edit or migrate it is told why, with a 403)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, select
 from testkit import ApprovalFlow, edit
 
-from engine.store import org
+from engine.store import instances, org
 from engine.store.models import Grant, ProcessInstance
 
 APPROVAL = (Path(__file__).parents[1] / "fixtures" / "approval.bpmn").read_bytes()
@@ -65,6 +65,26 @@ def test_starting_or_editing_a_process_one_may_not_see_answers_as_for_a_missing_
             assert shown.get_data(as_text=True) == absent.get_data(as_text=True).replace("nope", "approval")
         auth.logout()
     assert flow.tx(lambda s: s.scalar(select(func.count()).select_from(ProcessInstance))) == 0
+
+
+def test_the_migration_page_of_a_process_one_may_not_see_answers_as_for_a_missing_one(client, auth, flow):
+    on_v1 = flow.start()  # by bj
+    flow.tx(lambda s: flow.services.engine.deploy(s, _owned_by("财务部", "第二版。"), "a.bpmn", "admin"))
+    other = _owned_by("生产部", "另一个流程。").replace(b'id="approval"', b'id="approval_b"')
+    flow.tx(lambda s: flow.services.engine.deploy(s, other, "b.bpmn", "admin"))
+    auth.login("outsider")  # owns another process, holds no lane of this one, sees none of its instances
+    hidden = [client.get("/processes/approval/migrate"), auth.post("/processes/approval/migrate", {"all": "1"})]
+    missing = [client.get("/processes/nope/migrate"), auth.post("/processes/nope/migrate", {"all": "1"})]
+    for shown, absent in zip(hidden, missing, strict=True):
+        assert shown.status_code == absent.status_code == 404, shown.request.method
+        assert shown.get_data(as_text=True) == absent.get_data(as_text=True).replace("nope", "approval")
+    auth.login("bj")  # sees the process (its lane) but does not own it: told who may migrate
+    for response in (client.get("/processes/approval/migrate"), auth.post("/processes/approval/migrate", {"all": "1"})):
+        assert response.status_code == 403, response.request.method
+        assert "只有流程「费用申请审批」的拥有者「财务部」或管理员可以迁移其实例" in response.get_data(as_text=True)
+    assert flow.tx(lambda s: instances.get(s, on_v1).version) == 1
+    auth.login("finance")
+    assert client.get("/processes/approval/migrate").status_code == 200
 
 
 def test_lane_roles_and_whoever_sees_an_instance_see_the_diagram_on_both_databases(db_app, auth_for):
