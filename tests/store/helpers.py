@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from sqlalchemy import event
+
 from engine.store import org
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -17,6 +19,25 @@ def add_people(session, people: dict[str, list[tuple[str, str]]]) -> None:
         org.add_user(session, login, f"用户{login}", None)
         for role, scope in grants:
             org.grant(session, login, role, scope)
+
+
+def plans_of(env, work, table: str) -> list[str]:
+    """Run `work(session)` as a unit of work and return the database's plan of every SELECT on `table` it sent."""
+    sent: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and table in statement:
+            sent.append((statement, parameters))
+
+    event.listen(env.db, "before_cursor_execute", record)
+    try:
+        env.tx(work)
+    finally:
+        event.remove(env.db, "before_cursor_execute", record)
+    prefix = "EXPLAIN QUERY PLAN " if env.db.dialect.name == "sqlite" else "EXPLAIN "
+    with env.db.connect() as conn:
+        return ["\n".join(str(r[-1]) for r in conn.exec_driver_sql(prefix + statement, parameters).all())
+                for statement, parameters in sent]
 
 
 def complete_in_own_process(url: str, task_id: int, login: str, data: dict, barrier) -> str:

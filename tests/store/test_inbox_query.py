@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event, insert
+from helpers import plans_of
+from sqlalchemy import insert
 
 from engine.routing import Actor, holds
 from engine.store import tasks
@@ -94,28 +95,6 @@ def _due_key(r: dict):
     return (r["due_at"] is None, r["due_at"] or NOW, r["id"])
 
 
-def _plans(env, work) -> list[str]:
-    """Run `work(session)` and return the plan of every SELECT on human_task it sent."""
-    sent: list[tuple[str, object]] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT") and "human_task" in statement:
-            sent.append((statement, parameters))
-
-    event.listen(env.db, "before_cursor_execute", record)
-    try:
-        env.tx(work)
-    finally:
-        event.remove(env.db, "before_cursor_execute", record)
-    prefix = "EXPLAIN QUERY PLAN " if env.db.dialect.name == "sqlite" else "EXPLAIN "
-    plans = []
-    with env.db.connect() as conn:
-        for statement, parameters in sent:
-            found = conn.exec_driver_sql(prefix + statement, parameters).all()
-            plans.append("\n".join(str(r[-1]) for r in found))
-    return plans
-
-
 def test_inbox_on_100k_open_tasks_is_right_and_uses_the_indexes(env):
     rows = _build(env)
     mine = _mine(rows, RM)
@@ -146,7 +125,7 @@ def test_inbox_on_100k_open_tasks_is_right_and_uses_the_indexes(env):
     assert claimed and set(claimed) <= {t.id for t in env.tx(lambda s: tasks.inbox(s, RM))}
     assert all(holds(RM, r["role"], r["scope"]) for r in mine if r["state"] == "open")
 
-    plans = _plans(env, lambda s: tasks.inbox_page(s, RM, query, NOW))
+    plans = plans_of(env, lambda s: tasks.inbox_page(s, RM, query, NOW), "human_task")
     assert len(plans) == 3  # the page, its count, the filter choices with the menu counts
     for plan in plans:
         assert "ix_human_task_inbox" in plan and "ix_human_task_assignee" in plan, plan

@@ -9,7 +9,8 @@ import random
 from collections import Counter
 from datetime import UTC, datetime
 
-from sqlalchemy import event, insert
+from helpers import plans_of
+from sqlalchemy import insert
 
 from engine.routing import Actor
 from engine.store import instances
@@ -26,6 +27,7 @@ OFFICES = [f"{region}/{city}办事处" for region, city in
            [("华北", "北京"), ("华北", "天津"), ("华东", "上海"), ("华东", "南京"), ("华南", "广州"), ("西南", "成都")]]
 BJ = Actor("bj", "宋晓东", frozenset({("办事处", "华北/北京办事处")}))
 STARTED_BY = "ix_process_instance_started_by"
+TABLE = "process_instance"
 # A state of a short process, kept in the row itself (under PostgreSQL's TOAST threshold): a scan of the
 # table would read it, the index does not.
 STATE = '{"tasks": [' + ", ".join(f'{{"id": "{n:032x}", "state": 64}}' for n in range(35)) + "]}"
@@ -62,32 +64,13 @@ def _build(env) -> list[dict]:
     return rows
 
 
-def _plans(env, work) -> list[str]:
-    """Run `work(session)` and return the plan of every SELECT on process_instance it sent."""
-    sent: list[tuple[str, object]] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT") and "process_instance" in statement:
-            sent.append((statement, parameters))
-
-    event.listen(env.db, "before_cursor_execute", record)
-    try:
-        env.tx(work)
-    finally:
-        event.remove(env.db, "before_cursor_execute", record)
-    prefix = "EXPLAIN QUERY PLAN " if env.db.dialect.name == "sqlite" else "EXPLAIN "
-    with env.db.connect() as conn:
-        return ["\n".join(str(r[-1]) for r in conn.exec_driver_sql(prefix + statement, parameters).all())
-                for statement, parameters in sent]
-
-
 def test_the_counts_per_process_and_status_read_the_index_alone(env):
     rows = _build(env)
     counts = env.tx(lambda s: instances.visible_counts(s, ADMIN))
     assert counts == Counter((r["process_id"], r["status"]) for r in rows)
     assert len(counts) == len(PROCESSES) * len(STATUSES)
 
-    (plan,) = _plans(env, lambda s: instances.visible_counts(s, ADMIN))
+    (plan,) = plans_of(env, lambda s: instances.visible_counts(s, ADMIN), TABLE)
     if env.db.dialect.name == "sqlite":
         assert plan == f"SCAN process_instance USING COVERING INDEX {INDEX}", plan
     else:
@@ -105,7 +88,7 @@ def test_a_page_filtered_by_process_and_status_searches_the_index(env):
         return [i.id for i, _, _ in instances.visible_page(s, ADMIN, set(), 5, 5, "SM3", "cancelled")]
 
     assert env.tx(page) == matching[5:10]
-    (plan,) = _plans(env, page)
+    (plan,) = plans_of(env, page, TABLE)
     if env.db.dialect.name == "sqlite":
         assert f"SEARCH process_instance USING INDEX {INDEX} (process_id=? AND status=?)" in plan, plan
     else:
@@ -139,7 +122,7 @@ def test_a_staff_members_count_and_page_search_the_instances_they_started(env):
 
     assert env.tx(lambda s: instances.visible_counts(s, BJ)) == Counter((r["process_id"], r["status"]) for r in seen)
     assert env.tx(page) == newest[5:10]
-    (count_plan,) = _plans(env, lambda s: instances.visible_counts(s, BJ))
-    (page_plan,) = _plans(env, page)
+    (count_plan,) = plans_of(env, lambda s: instances.visible_counts(s, BJ), TABLE)
+    (page_plan,) = plans_of(env, page, TABLE)
     assert _started_by_searched(env, count_plan), count_plan
     assert _started_by_searched(env, page_plan), page_plan
