@@ -2,7 +2,8 @@
 
 - Multi-instance: one parallel multi-instance user task over 10, 100 and 1,000 items (all open at once),
   then a closing task. Active tasks fall from N to 0 while the history grows from 0 to N.
-- Loop: one user task taken 1, 10 and 100 times (one active task, a growing history).
+- Loop: one user task taken 1, 10 and 100 times (one active task, a growing history); also run in memory
+  by bare SpiffWorkflow, whose own step grows with the history too.
 
 Stored bytes per instance: the state text plus the instance's human-task and audit rows as written
 (JSON columns as their JSON text, other columns as their text), measured after the instance ended.
@@ -128,8 +129,36 @@ def measure(url: str, kind: str, mi_sizes: list[int], loop_sizes: list[int]) -> 
     return out
 
 
+def bare_loop(sizes: list[int]) -> list[dict]:
+    """The loop in memory by bare SpiffWorkflow (no persistence): how much of the growth with history is its own."""
+    from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+    from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+    from SpiffWorkflow.util.task import TaskState
+
+    parser = CamundaParser()
+    parser.add_bpmn_str(loop())
+    spec = parser.get_spec("bench_loop")
+    out = []
+    for size in sizes:
+        workflow = BpmnWorkflow(spec)
+        workflow.task_tree.data["rounds"] = size
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.data["rounds"] = size
+        workflow.do_engine_steps()
+        timings = []
+        while not workflow.is_completed():
+            started = time.perf_counter()
+            (task,) = workflow.get_tasks(state=TaskState.READY, manual=True)
+            task.data["round"] = len(timings) + 1
+            task.run()
+            workflow.do_engine_steps()
+            timings.append(time.perf_counter() - started)
+        out.append({"size": size, **_series(timings)})
+    return out
+
+
 def run(mi_sizes: list[int], loop_sizes: list[int], databases=("sqlite", "postgresql")) -> dict:
-    results = {"mi_sizes": mi_sizes, "loop_sizes": loop_sizes}
+    results = {"mi_sizes": mi_sizes, "loop_sizes": loop_sizes, "spiff": {"loop": bare_loop(loop_sizes)}}
     for kind in databases:
         with database(kind) as url:
             results[kind] = measure(url, kind, mi_sizes, loop_sizes)

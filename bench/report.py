@@ -90,6 +90,12 @@ def _growth(r: dict) -> list[str]:
         out += [f"**{DB_NAMES[kind]}**", "",
                 *_table(["workload", "N", "mean ms", "first tenth ms", "last tenth ms", "state bytes",
                          "stored bytes", "bytes / task"], rows), ""]
+    bare = r.get("spiff", {}).get("loop", [])
+    if bare:
+        out += ["**Bare SpiffWorkflow, in memory** (the same loop: how much of the growth is its own)", "",
+                *_table(["workload", "N", "mean ms", "first tenth ms", "last tenth ms"],
+                        [["循环", _f(row["size"]), _f(row["mean_ms"], 3), _f(row["first_tenth_ms"], 3),
+                          _f(row["last_tenth_ms"], 3)] for row in bare]), ""]
     return out
 
 
