@@ -120,3 +120,11 @@ def test_a_database_behind_the_newest_schema_is_not_served(sqlite_url, tmp_path)
             stop_group(server)
     assert server.returncode == 2
     assert "0007" in errors and "smflow db upgrade" in errors and "Traceback" not in errors
+
+
+def test_what_the_app_is_built_from_is_kept_out_of_the_garbage_collectors_full_passes(sqlite_url):
+    # In a process of its own: freezing is for the life of the process that builds the app.
+    probe = ("import gc, sys; from web.serving import _Gunicorn; "
+             "_Gunicorn(sys.argv[1], {'bind': '127.0.0.1:0'}).load(); print(gc.get_freeze_count())")
+    frozen = subprocess.run([sys.executable, "-c", probe, sqlite_url], capture_output=True, text=True, check=True)
+    assert int(frozen.stdout) > 10_000  # modules, specs, metadata: not walked again by every full collection
