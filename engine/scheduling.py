@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from .clock import COMPANY_TZ
 from .errors import Conflict, HandlerFailed, NotPermitted, SmflowError, StaleAction, WorkflowError
 from .runtime import find_task
-from .store import audit, instances, jobs, org
+from .store import attachments, audit, instances, jobs, org
 from .store import definitions as stored
 from .store.models import Job, ProcessDefinition, ProcessInstance
 from .timers import cycle_periods, firing, parse_when
@@ -233,6 +233,24 @@ class Scheduling:
     def start_scheduled(self, session: Session, process_id: str | None = None) -> list[int]:
         """Start every due period's instance of each calendar process (or just `process_id`) in this unit of work."""
         return [self.start_period(session, due) for due in self.due_periods(session, process_id)]
+
+    # -- upkeep ---------------------------------------------------------------------------------
+    def remove_unused_attachments(self, session: Session, after: int = 0, limit: int = attachments.UNUSED_BATCH,
+                                  dry_run: bool = False) -> attachments.Sweep:
+        """One batch of uploads nothing uses (attachments.unused) removed, from attachment id `after` on, with an
+        audit event per instance naming its removed files; `dry_run` only finds them. Go on from `next_after`."""
+        now = self.clock.now()
+        sweep = attachments.unused(session, now - attachments.UNUSED_GRACE, after, limit, lock=not dry_run)
+        if dry_run:
+            return sweep
+        removed = attachments.remove(session, sweep.unused)
+        by_instance: dict[int, list[attachments.Unused]] = {}
+        for file in removed:
+            by_instance.setdefault(file.instance_id, []).append(file)
+        for instance_id, files in by_instance.items():
+            audit.record(session, "attachments_removed", now, instance_id=instance_id,
+                         name="、".join(f.filename for f in files), attachments=[f.to_dict() for f in files])
+        return attachments.Sweep(removed, sweep.next_after)
 
     # -- jobs -----------------------------------------------------------------------------------
     def claim_jobs(self, session: Session, owner: str, lease: timedelta, limit: int = 10) -> list[int]:

@@ -1,9 +1,10 @@
 """`smflow worker`: rounds of background work, each piece in a unit of work of its own.
 
-A round starts the calendar's due periods, fires due timers, runs due jobs under a lease and sends queued
-e-mails. Any number of workers may run on PostgreSQL; on SQLite run one. An error in one piece is reported
-and the round goes on with the rest; a period or a timer that failed is retried by a job of its instance's,
-with the service tasks' back-off, and becomes an incident as they do (see scheduling.py).
+A round starts the calendar's due periods, fires due timers, runs due jobs under a lease, sends queued
+e-mails and removes a batch of uploaded files nothing uses (the next batch in the next round). Any number
+of workers may run on PostgreSQL; on SQLite run one. An error in one piece is reported and the round goes
+on with the rest; a period or a timer that failed is retried by a job of its instance's, with the service
+tasks' back-off, and becomes an incident as they do (see scheduling.py).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Report:
     jobs_retry: int = 0
     incidents: int = 0
     mails_sent: int = 0
+    attachments_removed: int = 0
     errors: int = 0
     messages: list[str] = field(default_factory=list)
 
@@ -76,6 +78,7 @@ class Worker:
         self.owner = owner or worker_id()
         self.log = log or (lambda _message: None)
         self._stopping = threading.Event()
+        self._attachments_after = 0  # where the search for unused attachments goes on next round
 
     def stop(self) -> None:
         """Ask the worker to stop after the job at hand (safe from a signal handler)."""
@@ -114,7 +117,15 @@ class Worker:
                 report.errors += failed
                 if not sent or failed:
                     break
+        self._remove_unused_attachments(report, attempt)
         return report
+
+    def _remove_unused_attachments(self, report: Report, attempt) -> None:
+        """One small batch a round: the whole pass is spread over rounds, so no round waits long for it."""
+        sweep = attempt(lambda s: self.engine.remove_unused_attachments(s, self._attachments_after))
+        if sweep is not None:
+            report.attachments_removed += len(sweep.unused)
+            self._attachments_after = sweep.next_after
 
     def _run_jobs(self, report: Report, attempt) -> None:
         while not self._stopping.is_set():
@@ -175,4 +186,4 @@ def _count(report: Report, outcome: str | None) -> None:
 def describe(report: Report) -> str:
     return (f"启动 {report.started} 个定时流程, 触发 {report.fired} 个实例的定时器, "
             f"完成 {report.jobs_done} 个后台任务 (待重试 {report.jobs_retry}, 转为事故 {report.incidents}), "
-            f"发送 {report.mails_sent} 封邮件, 出错 {report.errors} 次")
+            f"发送 {report.mails_sent} 封邮件, 清理 {report.attachments_removed} 个无用附件, 出错 {report.errors} 次")

@@ -1,4 +1,5 @@
-"""`smflow backup`, `smflow restore` (SQLite) and `smflow archive verify` (the 备案 hash chain).
+"""`smflow backup`, `smflow restore` (SQLite), `smflow archive verify` (the 备案 hash chain) and
+`smflow attachments clean` (uploaded files nothing uses).
 
 PostgreSQL is backed up with its own tools (`pg_dump -Fc` / `pg_restore`, see README): they take a
 consistent snapshot while the server runs, which a row-by-row copy of ours could not promise.
@@ -14,11 +15,13 @@ import click
 from sqlalchemy.engine import make_url
 
 from engine import ValidationFailed
+from engine.clock import COMPANY_TZ
 from engine.store import archive_chain
+from engine.store.attachments import UNUSED_GRACE, Unused
 from engine.store.db import database_url
 
 from .cli import Context, _json_flag, main, pass_ctx
-from .cli_output import emit
+from .cli_output import emit, table
 
 PG_HINT = ("PostgreSQL 请用 pg_dump / pg_restore 备份与恢复, 例如: pg_dump -Fc -f smflow.dump smflow; "
            "pg_restore --clean --if-exists -d smflow smflow.dump (见 README)")
@@ -117,3 +120,40 @@ def archive_verify(c: Context):
                    + " (运行 smflow db upgrade 不会重建; 请检查数据库是否被改动)", err=True)
     if not result.ok or result.missing_triggers:
         sys.exit(1)
+
+
+@main.group("attachments")
+def attachments_group():
+    """表单附件"""
+
+
+@attachments_group.command("clean")
+@click.option("--dry-run", is_flag=True, help="只列出将删除的附件, 什么也不删除")
+@_json_flag
+@pass_ctx
+def attachments_clean(c: Context, dry_run: bool):
+    """删除无用的附件: 任务已结束 (完成或取消) 满 1 天、上传也满 1 天, 且提交、草稿、后续任务、流程数据和备案都没有
+    引用的文件 (如换掉的或放弃的上传)。后台任务 (smflow worker) 每轮也清理一小批。"""
+    found: list[Unused] = []
+    after = 0
+    while True:  # a unit of work per batch, as the worker's rounds do, so no transaction holds many files
+        sweep = c.tx(lambda s, a=after: c.engine.remove_unused_attachments(s, a, dry_run=dry_run))
+        found += sweep.unused
+        after = sweep.next_after
+        if not after:
+            break
+    total = sum(u.size for u in found)
+    if c.as_json:
+        emit({"dry_run": dry_run, "count": len(found), "bytes": total,
+              "attachments": [dict(u.to_dict(), instance_id=u.instance_id, uploaded_at=u.uploaded_at.isoformat())
+                              for u in found]}, True)
+        return
+    if not found:
+        hours = int(UNUSED_GRACE.total_seconds() // 3600)
+        click.echo(f"没有无用的附件 (任务结束和上传都已满 {hours} 小时、且没有任何引用的文件)")
+        return
+    click.echo(table(["附件", "实例", "任务", "字段", "文件名", "大小 (字节)", "上传时间"],
+                     [[u.id, u.instance_id, u.task_id, u.field, u.filename, u.size,
+                       u.uploaded_at.astimezone(COMPANY_TZ).strftime("%Y-%m-%d %H:%M")] for u in found]))
+    click.echo(f"试运行: 将删除 {len(found)} 个无用附件 (共 {total} 字节), 什么也没有删除" if dry_run
+               else f"已删除 {len(found)} 个无用附件 (共 {total} 字节); 各流程实例的记录中写明了删除的文件")

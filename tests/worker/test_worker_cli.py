@@ -45,8 +45,8 @@ def test_the_test_clock_decides_what_is_due(sqlite_url):
     assert json.loads(early.stdout)["started"] == 0
     march = run(sqlite_url, "--json", "worker", "--once", "--now", "2027-03-05T08:00:00")  # Beijing time
     assert json.loads(march.stdout) | {"messages": []} == {
-        "started": 3, "fired": 0, "jobs_done": 0, "jobs_retry": 0, "incidents": 0, "mails_sent": 0, "errors": 0,
-        "messages": []}
+        "started": 3, "fired": 0, "jobs_done": 0, "jobs_retry": 0, "incidents": 0, "mails_sent": 0,
+        "attachments_removed": 0, "errors": 0, "messages": []}
     keys = read(sqlite_url, select(ProcessInstance.business_key).order_by(ProcessInstance.id))
     assert keys == ["2027-01 月度上报", "2027-02 月度上报", "2027-03 月度上报"]
     # January's and February's instances, started late, found their 10th long past and said so at once.
