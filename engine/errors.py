@@ -2,21 +2,55 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import dataclasses
+from dataclasses import dataclass
+
+
+class Message(str):
+    """A Chinese message that also carries its catalogue key and parameters, so that whoever wraps it in a
+    `Problem` keeps them and the web layer can say it in the person's language.
+
+    A parameter may itself be a Message (a table cell's label: table, row, column)."""
+
+    code: str
+    params: dict
+
+    def __new__(cls, text: str, code: str, params: dict | None = None):
+        message = super().__new__(cls, text)
+        message.code, message.params = code, dict(params or {})
+        return message
+
+    def __getnewargs__(self):  # copy and pickle keep the key and parameters
+        return str(self), self.code, self.params
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with an uploaded file or a submitted form."""
+    """One thing wrong with an uploaded file or a submitted form.
+
+    `code` and `params` (optional) name the message in the UI catalogues (web/translations), e.g.
+    `code="form.required", params={"label": "金额"}`; `message` is always the Chinese text. A `Message`
+    given as `message` brings its own code and parameters."""
 
     message: str
     element_id: str | None = None
     element_name: str | None = None
     line: int | None = None
     field: str | None = None
+    code: str | None = None
+    params: dict | None = dataclasses.field(default=None, hash=False)
+
+    def __post_init__(self):
+        if isinstance(self.message, Message):
+            if self.code is None:
+                object.__setattr__(self, "code", self.message.code)
+                object.__setattr__(self, "params", self.message.params)
+            object.__setattr__(self, "message", str(self.message))
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None or k in ("element_id", "line")}
+        # code and params are for rendering; the JSON keeps its shape (the web layer renders the message)
+        shown = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("code", "params")}
+        return {k: v for k, v in shown.items() if v is not None or k in ("element_id", "line")}
 
 
 class SmflowError(Exception):

@@ -13,7 +13,8 @@ from typing import Any
 
 from lxml import etree
 
-from .errors import Problem, ValidationFailed
+from .errors import Message, Problem, ValidationFailed
+from .form_messages import say
 from .sandbox import Sandbox
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -145,15 +146,23 @@ def form_expressions(form: dict | None) -> list[tuple[str, str]]:
     return out
 
 
+class InvalidValue(ValueError):
+    """A submitted value that does not fit its field; `message` says why in Chinese, with its catalogue key."""
+
+    def __init__(self, message: Message):
+        super().__init__(message)
+        self.message = message
+
+
 def _empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
 
 def _coerce(kind: str, value: Any, label: str, options: list[dict] | None = None) -> Any:
-    """Convert a submitted value to the field's type; raises ValueError with a Chinese message."""
+    """Convert a submitted value to the field's type; raises InvalidValue with a Chinese message."""
     if kind in ("string", "text"):
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ValueError(f"{label}: 应为文字")
+            raise InvalidValue(say("form.not_text", label=label))
         text = str(value)
         _check_text(text, label)
         return text
@@ -166,19 +175,19 @@ def _coerce(kind: str, value: Any, label: str, options: list[dict] | None = None
         elif isinstance(value, int) and not isinstance(value, bool):
             number = value
         if number is None:
-            raise ValueError(f"{label}: 应为整数, 收到 '{_shown(value)}'")
+            raise InvalidValue(say("form.not_integer", label=label, value=_shown(value)))
         if abs(number) > MAX_LONG:
-            raise ValueError(f"{label}: 数值超出范围")
+            raise InvalidValue(say("form.out_of_range", label=label))
         return number
     if kind == "double":
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ValueError(f"{label}: 应为数字")
+            raise InvalidValue(say("form.not_number", label=label))
         try:
             number = float(value)
         except (TypeError, ValueError, OverflowError):
-            raise ValueError(f"{label}: 应为数字, 收到 '{_shown(value)}'") from None
+            raise InvalidValue(say("form.not_number_got", label=label, value=_shown(value))) from None
         if not math.isfinite(number):  # NaN and infinity compare false with every bound and break JSON
-            raise ValueError(f"{label}: 应为有限的数字, 收到 '{_shown(value)}'")
+            raise InvalidValue(say("form.not_finite", label=label, value=_shown(value)))
         return number
     if kind == "boolean":
         if isinstance(value, bool):
@@ -187,55 +196,55 @@ def _coerce(kind: str, value: Any, label: str, options: list[dict] | None = None
             return True
         if value in ("false", "off", "0", 0, "否"):
             return False
-        raise ValueError(f"{label}: 应为 是/否")
+        raise InvalidValue(say("form.not_boolean", label=label))
     if kind == "date":
         try:
             if not isinstance(value, str):
                 raise ValueError
             return dt.date.fromisoformat(value.strip()).isoformat()
         except ValueError:
-            raise ValueError(f"{label}: 应为日期 (例如 2027-04-10), 收到 '{_shown(value)}'") from None
+            raise InvalidValue(say("form.not_date", label=label, value=_shown(value))) from None
     if kind == "file":
         return _coerce_file(value, label)
     if kind == "enum":
         allowed = [o["id"] for o in options or []]
         if not isinstance(value, str) or value not in allowed:
-            names = "、".join(o["name"] for o in options or [])
-            raise ValueError(f"{label}: '{_shown(value)}' 不是可选值 ({names})")
+            names = [o["name"] for o in options or []]
+            raise InvalidValue(say("form.not_option", label=label, value=_shown(value), options=names))
         return value
-    raise ValueError(f"{label}: 未知类型 {kind}")
+    raise InvalidValue(say("form.unknown_type", label=label, type=kind))
 
 
 def _coerce_file(value: Any, label: str) -> dict:
     """A file field's value names a stored attachment: {"id": 7, "name": "计划.xlsx", ...}."""
     if not isinstance(value, dict) or not isinstance(value.get("id"), int) or isinstance(value.get("id"), bool) \
             or not isinstance(value.get("name"), str):
-        raise ValueError(f"{label}: 应为上传的文件")
+        raise InvalidValue(say("form.not_file", label=label))
     clean = {"id": value["id"], "name": value["name"]}
     if isinstance(value.get("size"), int):
         clean["size"] = value["size"]
     return clean
 
 
-def check_upload(label: str, filename: str, content: bytes) -> tuple[str | None, str | None]:
+def check_upload(label: str, filename: str, content: bytes) -> tuple[str | None, Message | None]:
     """(content type, None) for an acceptable upload, else (None, a Chinese message saying why not)."""
     if not content:
-        return None, f"{label}: 文件「{filename}」是空的"
+        return None, say("upload.empty", label=label, filename=filename)
     if len(content) > MAX_UPLOAD_BYTES:
-        return None, f"{label}: 文件「{filename}」超过 {MAX_UPLOAD_BYTES // (1024 * 1024)} MB 的上限"
+        return None, say("upload.too_big", label=label, filename=filename, mb=MAX_UPLOAD_BYTES // (1024 * 1024))
     extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     known = UPLOAD_TYPES.get(extension)
-    allowed = "、".join(sorted({e for e in UPLOAD_TYPES if e != "jpeg"}))
+    allowed = sorted({e for e in UPLOAD_TYPES if e != "jpeg"})
     if known is None:
-        return None, f"{label}: 不接受「{filename}」这种文件, 可以上传 {allowed}"
+        return None, say("upload.refused_type", label=label, filename=filename, allowed=allowed)
     content_type, magic = known
     if magic is not None and not content.startswith(magic):
-        return None, f"{label}: 文件「{filename}」的内容不是 {extension} 文件"
+        return None, say("upload.wrong_content", label=label, filename=filename, extension=extension)
     if magic is None:
         try:
             content.decode("utf-8")
         except UnicodeDecodeError:
-            return None, f"{label}: 文件「{filename}」不是 UTF-8 文本"
+            return None, say("upload.not_utf8", label=label, filename=filename)
     return content_type, None
 
 
@@ -270,69 +279,70 @@ def _shown(value: Any) -> str:
 
 def _check_text(text: str, label: str) -> None:
     if len(text) > MAX_TEXT:
-        raise ValueError(f"{label}: 最多 {MAX_TEXT} 个字")
+        raise InvalidValue(say("form.max_chars", label=label, n=MAX_TEXT))
     if _SURROGATE.search(text):  # a lone UTF-16 half: no database can store it as UTF-8
-        raise ValueError(f"{label}: 含有无效字符")
+        raise InvalidValue(say("form.invalid_chars", label=label))
 
 
-def json_problem(value: Any, limit: int = MAX_DRAFT) -> str | None:
+def json_problem(value: Any, limit: int = MAX_DRAFT) -> Message | None:
     """Why `value` cannot be kept as JSON in every database (None when it can): NaN, infinity, invalid
     characters, nesting deeper than 20 or more than `limit` characters and items."""
     size, stack = 0, [(value, 0)]
     while stack:
         item, depth = stack.pop()
         if depth > 20:
-            return "数据嵌套过深"
+            return say("data.too_deep")
         if isinstance(item, str):
             size += len(item)
             if _SURROGATE.search(item):
-                return "含有无效字符"
+                return say("data.invalid_chars")
         elif isinstance(item, float):
             if not math.isfinite(item):
-                return "含有无效的数字 (NaN 或无穷大)"
+                return say("data.bad_number")
         elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_LONG:
-            return "数值超出范围"
+            return say("data.out_of_range")
         elif isinstance(item, dict):
             stack.extend((k, depth + 1) for k in item)
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
         elif item is not None and not isinstance(item, (bool, int)):
-            return f"不能保存 {type(item).__name__} 类型的值"
+            return say("data.bad_type", type=type(item).__name__)
         size += 1
         if size > limit:
-            return "数据过大"
+            return say("data.too_big")
     return None
 
 
 def clean_draft(form: dict | None, data: Any) -> dict:
     """A draft keeps what the person typed, unchecked, but only for the form's fields and only as storable JSON."""
     if not isinstance(data, dict):
-        raise ValidationFailed("草稿应为一个对象 (字段: 值)", [Problem("草稿应为一个对象")])
+        raise ValidationFailed(say("draft.not_object_detail"), [Problem(say("draft.not_object"))])
     known = {f["id"] for f in (form or {}).get("fields", [])}
     draft = {k: v for k, v in data.items() if k in known}
     problem = json_problem(draft)
     if problem:
-        raise ValidationFailed(f"草稿无法保存: {problem}", [Problem(problem)])
+        raise ValidationFailed(say("draft.unsaved", problem=problem), [Problem(problem)])
     return draft
 
 
-def _check_bounds(field: dict, value: Any, label: str) -> str | None:
+def _check_bounds(field: dict, value: Any, label: str) -> Message | None:
     if field["type"] in ("long", "double"):
         if "min" in field and value < field["min"]:
-            return f"{label}: 不能小于 {field['min']:g}"
+            return say("form.below_min", label=label, min=f"{field['min']:g}")
         if "max" in field and value > field["max"]:
-            return f"{label}: 不能大于 {field['max']:g}"
+            return say("form.above_max", label=label, max=f"{field['max']:g}")
     if isinstance(value, (str, list)):
+        unit = "chars" if isinstance(value, str) else "rows"
         if "minlength" in field and len(value) < field["minlength"]:
-            return f"{label}: 至少需要 {field['minlength']} 个{'字' if isinstance(value, str) else '行'}"
+            return say(f"form.min_{unit}", label=label, n=field["minlength"])
         if "maxlength" in field and len(value) > field["maxlength"]:
-            return f"{label}: 最多 {field['maxlength']} 个{'字' if isinstance(value, str) else '行'}"
+            return say(f"form.max_{unit}", label=label, n=field["maxlength"])
     return None
 
 
 def _given_rows_problem(field: dict, given: list) -> Problem:
-    return Problem(f"{field['label']}: 应有 {len(given)} 行 (各行由流程给定, 不能增减)", field=field["id"])
+    return Problem(say("form.given_rows", label=field["label"], n=len(given)), field=field["id"])
 
 
 def _has_fixed_rows(field: dict, given: Any) -> bool:
@@ -344,10 +354,10 @@ def _has_fixed_rows(field: dict, given: Any) -> bool:
 def _validate_table(field: dict, rows: Any, problems: list[Problem], given: Any) -> list[dict]:
     label = field["label"]
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        problems.append(Problem(f"{label}: 应为表格 (行的列表)", field=field["id"]))
+        problems.append(Problem(say("form.not_table", label=label), field=field["id"]))
         return []
     if len(rows) > MAX_ROWS:
-        problems.append(Problem(f"{label}: 最多 {MAX_ROWS} 行", field=field["id"]))
+        problems.append(Problem(say("form.too_many_rows", label=label, n=MAX_ROWS), field=field["id"]))
         return []
     fixed = [c["id"] for c in field["columns"] if c.get("fixed")]
     if fixed:
@@ -361,21 +371,22 @@ def _validate_table(field: dict, rows: Any, problems: list[Problem], given: Any)
     for n, row in enumerate(rows, start=1):
         out = {}
         for col in field["columns"]:
-            col_label = f"{label} 第 {n} 行 {col['label']}"
+            col_label = say("form.cell", table=label, row=n, column=col["label"])
             value = row.get(col["id"])
             if _empty(value):
                 if col["required"]:
-                    problems.append(Problem(f"{col_label}: 必填", field=f"{field['id']}[{n - 1}].{col['id']}"))
+                    problems.append(Problem(say("form.required", label=col_label),
+                                           field=f"{field['id']}[{n - 1}].{col['id']}"))
                 out[col["id"]] = None
                 continue
             try:
                 out[col["id"]] = _coerce(col["type"], value, col_label)
-            except ValueError as exc:
-                problems.append(Problem(str(exc), field=f"{field['id']}[{n - 1}].{col['id']}"))
+            except InvalidValue as exc:
+                problems.append(Problem(exc.message, field=f"{field['id']}[{n - 1}].{col['id']}"))
         unknown = set(row) - {c["id"] for c in field["columns"]}
         if unknown:
             names = ", ".join(_shown(k) for k in sorted(unknown, key=str)[:5])
-            problems.append(Problem(f"{label} 第 {n} 行: 未知的列 {names}", field=field["id"]))
+            problems.append(Problem(say("form.unknown_columns", table=label, row=n, columns=names), field=field["id"]))
         clean.append(out)
     return clean
 
@@ -388,13 +399,13 @@ def validate_submission(form: dict | None, data: dict, context: dict, sandbox: S
     process gave to tables with fixed columns.
     """
     if not isinstance(data, dict):
-        raise ValidationFailed("提交的数据应为一个对象 (字段: 值)", [Problem("提交的数据应为一个对象")])
+        raise ValidationFailed(say("form.not_object_detail"), [Problem(say("form.not_object"))])
     fields = (form or {}).get("fields", [])
     problems: list[Problem] = []
     clean: dict[str, Any] = {}
     known = {f["id"] for f in fields}
     for key in sorted(set(data) - known, key=str)[:20]:
-        problems.append(Problem(f"表单中没有字段 '{_shown(key)}'", field=_shown(key)))
+        problems.append(Problem(say("form.unknown_field", name=_shown(key)), field=_shown(key)))
     for field in fields:
         if field.get("readonly"):
             continue
@@ -412,7 +423,7 @@ def validate_submission(form: dict | None, data: dict, context: dict, sandbox: S
                 except Exception:  # noqa: BLE001 - an unanswerable condition means "not required"
                     required = False
             if required:
-                problems.append(Problem(f"{label}: 必填", field=field["id"]))
+                problems.append(Problem(say("form.required", label=label), field=field["id"]))
             # An optional field left empty is still an answer: later expressions can name it, and
             # in a loop it replaces the previous round's value.
             clean[field["id"]] = [] if field["type"] == "table" else None
@@ -422,8 +433,8 @@ def validate_submission(form: dict | None, data: dict, context: dict, sandbox: S
         else:
             try:
                 value = _coerce(field["type"], value, label, field.get("options"))
-            except ValueError as exc:
-                problems.append(Problem(str(exc), field=field["id"]))
+            except InvalidValue as exc:
+                problems.append(Problem(exc.message, field=field["id"]))
                 continue
         bound_problem = _check_bounds(field, value, label)
         if bound_problem:
@@ -431,5 +442,5 @@ def validate_submission(form: dict | None, data: dict, context: dict, sandbox: S
             continue
         clean[field["id"]] = value
     if problems:
-        raise ValidationFailed(f"表单有 {len(problems)} 处需要修改", problems)
+        raise ValidationFailed(say("form.invalid", count=len(problems)), problems)
     return clean

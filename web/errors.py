@@ -15,7 +15,7 @@ from engine.errors import (
     ValidationFailed,
 )
 
-from .i18n import t
+from .i18n import localized, problem_text, t
 
 # Order matters: StaleAction is a Conflict.
 STATUS_BY_ERROR: tuple[tuple[type[SmflowError], int], ...] = (
@@ -51,8 +51,14 @@ def error_response(status: int, message: str, problems: list | None = None, payl
 
 
 def _smflow_error(exc: SmflowError):
-    problems = exc.problems if isinstance(exc, ValidationFailed) else []
-    return error_response(status_for(exc), exc.message, problems, exc.to_dict())
+    """The error in the session's language where the engine gave its message a key (form validation)."""
+    payload, message = exc.to_dict(), localized(exc.message)
+    problems = []
+    if isinstance(exc, ValidationFailed):
+        problems = [{**p.to_dict(), "message": problem_text(p)} for p in exc.problems]
+        payload["problems"] = problems
+    payload["message"] = message
+    return error_response(status_for(exc), message, problems, payload)
 
 
 def _http_error(exc: HTTPException):

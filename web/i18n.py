@@ -3,7 +3,9 @@
 Templates and views say `t("nav.inbox")`; the text is in web/translations/<lang>/LC_MESSAGES/messages.po
 (msgid = the key, msgstr = the text, `{name}` placeholders filled by t()). To add a string, add the key
 to BOTH catalogues (zh and en); the app compiles a changed catalogue into messages.mo when it starts.
-Messages that come from the engine (validation, permissions) and names from the BPMN files stay Chinese.
+Messages that come from the engine are Chinese; those that carry a catalogue key (a `Message`, or a
+`Problem` with `code`: form validation) are said in the session's language by `localized`/`problem_text`.
+Names from the BPMN files stay as the process author wrote them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from flask import Blueprint, Flask, has_app_context, has_request_context, redire
 from flask_babel import Babel, gettext
 
 from engine.clock import COMPANY_TZ
+from engine.errors import Message, Problem
 from engine.routing import ANY
 
 LANG_KEY = "lang"
@@ -62,6 +65,36 @@ def t(key: str, /, **values) -> str:
     """The UI string `key` in the session's language (the key itself when unknown)."""
     text = gettext(key) if has_app_context() else _chinese().gettext(key)
     return text.format(**values) if values else text
+
+
+def localized(message: str) -> str:
+    """An engine message in the session's language: a `Message` whose key the catalogue knows, else its
+    Chinese text. Chinese pages (and API clients that never chose a language) get the engine's text as is."""
+    if not isinstance(message, Message) or current_lang() == LANGS[0]:
+        return str(message)
+    text = gettext(message.code)
+    if text == message.code:
+        return str(message)
+    params = {k: _param(v) for k, v in message.params.items()}
+    try:
+        return text.format(**params)
+    except (KeyError, IndexError, ValueError):  # a catalogue entry out of step with the engine: keep the Chinese
+        return str(message)
+
+
+def _param(value):
+    if isinstance(value, Message):
+        return localized(value)
+    if isinstance(value, (list, tuple)):
+        return t("form.list_separator").join(map(str, value))
+    return value
+
+
+def problem_text(problem: Problem) -> str:
+    """A form or file problem as the person reads it, in the session's language."""
+    if problem.code is None:
+        return problem.message
+    return localized(Message(problem.message, problem.code, problem.params))
 
 
 def localtime(value: datetime | None, with_time: bool = True) -> str:

@@ -10,7 +10,7 @@ from werkzeug.datastructures import MultiDict
 from engine.errors import Problem
 from engine.forms import MAX_UPLOAD_BYTES, NUMBER_TYPES, table_totals
 
-from .i18n import t
+from .i18n import problem_text, t
 
 INPUT_KINDS = {"string": "text", "text": "textarea", "long": "number", "double": "number",
                "boolean": "checkbox", "date": "date", "enum": "select", "table": "table", "file": "file"}
@@ -128,15 +128,16 @@ def field_views(form: dict | None, values: dict, errors: dict[str, list[str]],
 
 
 def errors_by_field(form: dict | None, problems: list[Problem]) -> tuple[dict[str, list[str]], list[str]]:
-    """Problems keyed by field path (`amount`, `lines[0].cost`); those that fit no field go on top."""
+    """Problems keyed by field path (`amount`, `lines[0].cost`), in the page's language; those that fit no
+    field go on top."""
     known = {f["id"] for f in (form or {}).get("fields", [])}
     by_field: dict[str, list[str]] = {}
     general = []
     for p in problems:
         if p.field and p.field.split("[")[0] in known:
-            by_field.setdefault(p.field, []).append(p.message)
+            by_field.setdefault(p.field, []).append(problem_text(p))
         else:
-            general.append(p.message)
+            general.append(problem_text(p))
     return by_field, general
 
 
