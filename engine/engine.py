@@ -19,6 +19,7 @@ from .clock import COMPANY_TZ, Clock
 from .errors import HandlerFailed, NotPermitted, Problem, SmflowError, StaleAction, ValidationFailed, WorkflowError
 from .forms import clean_draft, json_problem, validate_submission
 from .handler_api import HandlerContext, HandlerRegistry
+from .messages import say
 from .paths import taken_flows
 from .routing import ACTIVE_STATES, CLAIMED, COMPLETED, OPEN, Actor, TaskRef, can_unclaim, why_not
 from .runtime import Runtime, find_task
@@ -194,10 +195,10 @@ class Engine(Scheduling):
         row, actor = tasks.get(session, task_id), self._who(session, login)
         login = actor.login
         if not can_unclaim(actor, _task_ref(row)):
-            raise NotPermitted("只有认领人或管理员可以退回该任务" if row.state == CLAIMED else "该任务未被认领")
+            raise NotPermitted(say("action.unclaim_not_holder") if row.state == CLAIMED else say("action.not_claimed"))
         now = self.clock.now()
         if not tasks.transition(session, row, state=OPEN, assignee=None, claimed_at=None):
-            raise StaleAction("该任务的状态刚刚改变, 请刷新")
+            raise StaleAction(say("action.changed_refresh"))
         audit.record(session, "unclaimed", now, actor=login, instance_id=row.instance_id, task_id=row.id,
                      holder=row.assignee)
         session.refresh(row)
@@ -207,13 +208,13 @@ class Engine(Scheduling):
         """Someone changed the task between our read and our write: say who, or ask for a retry."""
         session.refresh(row)
         self._check_can_act(session, actor, row)
-        raise StaleAction("该任务的状态刚刚改变, 请刷新后重试", task_id=row.id)
+        raise StaleAction(say("action.changed"), task_id=row.id)
 
     def _check_can_act(self, session: Session, actor: Actor, row: HumanTask) -> None:
         if row.state == COMPLETED:
             who = org.get_user(session, row.completed_by).name if row.completed_by else "他人"
             when = row.completed_at.astimezone(COMPANY_TZ).strftime("%Y-%m-%d %H:%M:%S")
-            raise StaleAction(f"该任务已由 {who} ({row.completed_by}) 于 {when} 完成", task_id=row.id,
+            raise StaleAction(say("action.completed_by", who=who, login=row.completed_by, when=when), task_id=row.id,
                               completed_by=row.completed_by, completed_at=row.completed_at.isoformat())
         holder = None
         if row.assignee and row.assignee != actor.login:
@@ -234,7 +235,7 @@ class Engine(Scheduling):
         if task.state != TaskState.READY:
             session.refresh(row)  # someone finished it between our two reads: say who
             self._check_can_act(session, actor, row)
-            raise StaleAction("流程已不在等待该任务, 请刷新", task_id=row.id)
+            raise StaleAction(say("action.not_waiting"), task_id=row.id)
         values = validate_submission(row.form, data, task.data, self.sandbox, row.prefill)
         read, revision = instance.revision, instance.revision + 1  # locked since it was read: saved at the end
         now = self.clock.now()

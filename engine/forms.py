@@ -14,7 +14,7 @@ from typing import Any
 from lxml import etree
 
 from .errors import Message, Problem, ValidationFailed
-from .form_messages import say
+from .messages import say
 from .sandbox import Sandbox
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"

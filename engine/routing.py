@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .messages import say
+
 ANY = "*"
 ADMIN_ROLE = "admin"
 OPEN, CLAIMED, COMPLETED, CANCELLED = "open", "claimed", "completed", "cancelled"
@@ -64,14 +66,15 @@ def can_act(actor: Actor, task: TaskRef) -> bool:
 def why_not(actor: Actor, task: TaskRef, holder_name: str | None = None) -> str | None:
     """The reason, in words a person can act on, that `can_act` says no (None when it says yes)."""
     if task.state == COMPLETED:
-        return "该任务已完成"
+        return say("action.done")
     if task.state == CANCELLED:
-        return "该任务已取消 (流程已走到别处)"
+        return say("action.cancelled")
     if task.state == CLAIMED and task.assignee != actor.login:
-        return f"该任务已由 {holder_name or task.assignee} 认领"
+        return say("action.claimed_by", holder=holder_name or task.assignee)
     if not holds(actor, task.role, task.scope):
-        where = "全公司" if task.scope == ANY else task.scope
-        return f"该任务属于 {where} 的「{task.role}」, 您没有该角色与范围的权限"
+        if task.scope == ANY:
+            return say("action.not_yours_company", role=task.role)
+        return say("action.not_yours", scope=task.scope, role=task.role)
     return None
 
 

@@ -19,7 +19,7 @@ from engine.store.models import HumanTask, ProcessDefinition, ProcessInstance, U
 from .app import db, engine, tx
 from .attachments import other_problems, resolve_files
 from .auth import login_required, safe_next
-from .i18n import localtime, scope_label, t
+from .i18n import localized, localtime, scope_label, t
 from .paging import page_count
 from .task_form import errors_by_field, field_views, parse_submission
 
@@ -262,7 +262,7 @@ def unclaim(task_id: int):
 def _overtaken(row: HumanTask, data: dict, exc: StaleAction | NotPermitted):
     """Someone else completed (or took) the task first: say who and when, and keep every value typed here."""
     db().refresh(row)
-    return render_task(row, unsent=data, notice=exc.message, status=409)
+    return render_task(row, unsent=data, notice=localized(exc.message), status=409)
 
 
 def _posted(row: HumanTask) -> tuple[dict, list[Problem]]:

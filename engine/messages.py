@@ -1,8 +1,10 @@
-"""The Chinese texts of a form's validation messages, by the key the UI catalogues know them by.
+"""The Chinese texts of the messages a person reads in the web pages (a form's validation, what stops an
+action on a task), by the key the UI catalogues know them by.
 
-The engine says every problem in Chinese; the key and parameters that a `Message` carries let the web layer
+The engine says every message in Chinese; the key and parameters that a `Message` carries let the web layer
 say it in the person's language (web/translations/en). The zh catalogue holds these same texts, which
-tests/web/test_form_errors_english.py checks. Labels (from the BPMN) are parameters and stay as written.
+tests/web/test_messages_in_english.py checks. Labels and names (from the BPMN, of people) are parameters and
+stay as written.
 """
 
 from __future__ import annotations
@@ -11,6 +13,18 @@ from .errors import Message
 
 LIST_SEPARATOR = "、"  # the web layer joins a list parameter with its language's separator
 TEXTS = {
+    # what stops an action on a task (engine.py, routing.why_not)
+    "action.done": "该任务已完成",
+    "action.cancelled": "该任务已取消 (流程已走到别处)",
+    "action.claimed_by": "该任务已由 {holder} 认领",
+    "action.completed_by": "该任务已由 {who} ({login}) 于 {when} 完成",
+    "action.not_yours": "该任务属于 {scope} 的「{role}」, 您没有该角色与范围的权限",
+    "action.not_yours_company": "该任务属于 全公司 的「{role}」, 您没有该角色与范围的权限",
+    "action.changed": "该任务的状态刚刚改变, 请刷新后重试",
+    "action.changed_refresh": "该任务的状态刚刚改变, 请刷新",
+    "action.not_waiting": "流程已不在等待该任务, 请刷新",
+    "action.unclaim_not_holder": "只有认领人或管理员可以退回该任务",
+    "action.not_claimed": "该任务未被认领",
     # a value that does not fit its field
     "form.required": "{label}: 必填",
     "form.not_text": "{label}: 应为文字",

@@ -1,5 +1,6 @@
-"""Form validation messages in the person's language: English on the English UI (task page and JSON API),
-the engine's Chinese text otherwise; labels from the BPMN stay as the process author wrote them."""
+"""The engine's messages a person reads (a form's validation, what stops an action on a task) in their language:
+English on the English UI (task page and JSON API), the engine's Chinese text otherwise; labels from the BPMN and
+people's names stay as written."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from babel.messages.pofile import read_po
 from werkzeug.test import EnvironBuilder
 
-from engine.form_messages import TEXTS
+from engine.messages import TEXTS
 from web.i18n import catalogues
 
 FORECAST = (Path(__file__).parents[1] / "fixtures" / "forecast_review.bpmn").read_bytes()
@@ -204,3 +205,17 @@ def test_a_draft_that_cannot_be_kept_says_why_in_english(app, flow):
     assert [p["message"] for p in body["problems"]] == ["the data is nested too deeply"]
     chinese = _answer(app, flow, None, "draft", {"purpose": deep})
     assert chinese["message"] == "草稿无法保存: 数据嵌套过深"
+
+
+def test_a_task_someone_else_completed_first_says_so_in_english(client, auth, flow):
+    task_id = flow.open_task(flow.start())
+    flow.complete(task_id, "bj", {"amount": 1, "purpose": "x", "lines": []})
+    auth.login("bj")
+    _in_lang(auth, "en")
+    response = auth.post(f"/tasks/{task_id}/complete", {"f.amount": "2", "f.purpose": "y"})
+    assert response.status_code == 409
+    assert "This task was completed by 宋晓东 (bj) at 2027-04-02 09:00" in _page(response)
+    refused = auth.api_post(f"/api/tasks/{task_id}/unclaim")
+    assert refused.status_code == 403 and refused.get_json()["message"] == "This task is not claimed"
+    _in_lang(auth, "zh")
+    assert auth.api_post(f"/api/tasks/{task_id}/unclaim").get_json()["message"] == "该任务未被认领"
