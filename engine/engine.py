@@ -134,9 +134,9 @@ class Engine(Scheduling):
         at its start, not run (a calendar period whose first steps failed: its timer job runs it, see scheduling)."""
         definition = stored.get_version(session, process_id, version)
         if not definition.executable:
-            raise NotPermitted(f"流程 '{process_id}' 仅供查看 (isExecutable=false), 不能启动")
+            raise NotPermitted(say("starting.not_executable", process=process_id))
         if by is not None and not self.may_start(session, org.actor(session, by), definition):
-            raise NotPermitted(f"只有流程 '{definition.name or process_id}' 的负责人、其泳道中的角色或管理员可以启动它",
+            raise NotPermitted(say("starting.not_allowed", process=definition.name or process_id),
                                process_id=process_id)
         if data is not None and not isinstance(data, dict):
             raise ValidationFailed("初始数据应为 JSON 对象", [])
@@ -151,7 +151,8 @@ class Engine(Scheduling):
                                          or not business_key.isprintable()):
             raise ValidationFailed("业务键应为最多 255 个可见字符的文字", [Problem("业务键无效", field="business_key")])
         if business_key and instances.by_business_key(session, process_id, business_key):
-            raise StaleAction(f"流程 '{process_id}' 已有业务键为 '{business_key}' 的实例", business_key=business_key)
+            raise StaleAction(say("starting.key_taken", process=process_id, key=business_key),
+                              business_key=business_key)
         now = self.clock.now()
         start_time = (started_at or now).astimezone(COMPANY_TZ)
         initial = {**org.org_snapshot(session), "started_at": start_time.isoformat(), "started_by": by,

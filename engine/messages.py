@@ -25,6 +25,10 @@ TEXTS = {
     "action.not_waiting": "流程已不在等待该任务, 请刷新",
     "action.unclaim_not_holder": "只有认领人或管理员可以退回该任务",
     "action.not_claimed": "该任务未被认领",
+    # what stops starting a process (engine.py start)
+    "starting.not_executable": "流程 '{process}' 仅供查看 (isExecutable=false), 不能启动",
+    "starting.not_allowed": "只有流程 '{process}' 的负责人、其泳道中的角色或管理员可以启动它",
+    "starting.key_taken": "流程 '{process}' 已有业务键为 '{key}' 的实例",
     # a value that does not fit its field
     "form.required": "{label}: 必填",
     "form.not_text": "{label}: 应为文字",

@@ -19,7 +19,7 @@ from engine.store.models import BpmnFile, ProcessDefinition
 from .app import db, engine, tx
 from .auth import login_required
 from .errors import status_for
-from .i18n import localtime, t
+from .i18n import localized, localtime, t
 from .inbox import user_name
 
 bp = Blueprint("processes", __name__, url_prefix="/processes")
@@ -272,7 +272,7 @@ def start(process_id: str):
             try:
                 instance_id = start_checked(process_id, g.actor, data, version, business_key or None)
             except SmflowError as exc:
-                errors, status = [exc.message], status_for(exc)
+                errors, status = [localized(exc.message)], status_for(exc)
             else:
                 flash(t("start.started", id=instance_id), "success")
                 return redirect(url_for("instances.detail", instance_id=instance_id))

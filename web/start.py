@@ -19,7 +19,7 @@ from engine.store.models import ProcessDefinition
 from .app import db, engine
 from .auth import login_required
 from .errors import status_for
-from .i18n import t
+from .i18n import localized, t
 from .processes import parse_start_data, start_checked, visible_version
 
 bp = Blueprint("start", __name__, url_prefix="/start")
@@ -93,7 +93,7 @@ def start(process_id: str):
         try:
             instance_id = start_checked(process_id, g.actor, data, None, key)
         except SmflowError as exc:
-            errors, status = [exc.message], status_for(exc)
+            errors, status = [localized(exc.message)], status_for(exc)
         else:
             flash(t("start.started_key", id=instance_id, key=key), "success")
             return redirect(url_for("instances.detail", instance_id=instance_id))

@@ -219,3 +219,13 @@ def test_a_task_someone_else_completed_first_says_so_in_english(client, auth, fl
     assert refused.status_code == 403 and refused.get_json()["message"] == "This task is not claimed"
     _in_lang(auth, "zh")
     assert auth.api_post(f"/api/tasks/{task_id}/unclaim").get_json()["message"] == "该任务未被认领"
+
+
+def test_a_business_key_already_taken_is_said_in_english(client, auth, flow):
+    flow.start(key="2027-04")
+    auth.login("bj")
+    _in_lang(auth, "en")
+    response = auth.post("/processes/approval/start", {"business_key": "2027-04", "d.0.key": "office",
+                                                       "d.0.value": "华北/北京办事处"})
+    assert response.status_code == 409
+    assert "The process 'approval' already has an instance with the business key '2027-04'" in _page(response)
