@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from werkzeug.serving import make_server
+from werkzeug.test import EnvironBuilder
 
 from engine.store import tasks
 from engine.store.unit_of_work import in_transaction
@@ -77,3 +78,16 @@ def stop_group(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
+
+
+def post_multipart(client, path: str, data: dict, headers: dict | None = None):
+    """A multipart/form-data POST through a Flask test client; the request body (spooled to a temporary file
+    when large) is closed afterwards, which the test client's own post leaves open."""
+    builder = EnvironBuilder(path=path, method="POST", data=data, content_type="multipart/form-data",
+                             headers=headers or {})
+    environ = builder.get_environ()
+    try:
+        return client.open(environ)
+    finally:
+        environ["wsgi.input"].close()
+        builder.close()

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 from test_openapi import Checked
-from testkit import ApprovalFlow, edit
-from werkzeug.test import EnvironBuilder
+from testkit import ApprovalFlow, edit, post_multipart
 
 from engine.store import tasks
 from engine.store.models import Attachment
@@ -51,15 +50,8 @@ class Api:
         for name, sent in (files or {}).items():
             sent = sent if isinstance(sent, list) else [sent]
             parts[name] = [(io.BytesIO(content), filename) for filename, content in sent]
-        builder = EnvironBuilder(path=f"/api/tasks/{task_id}/{action}", method="POST", data=parts,
-                                 content_type="multipart/form-data",
-                                 headers={"X-CSRF-Token": self.token} if csrf else {})
-        environ = builder.get_environ()
-        try:
-            return self.client.open(environ)
-        finally:
-            environ["wsgi.input"].close()
-            builder.close()
+        return post_multipart(self.client, f"/api/tasks/{task_id}/{action}", parts,
+                              {"X-CSRF-Token": self.token} if csrf else None)
 
     def task(self, task_id: int) -> dict:
         return self.client.get(f"/api/tasks/{task_id}").get_json()

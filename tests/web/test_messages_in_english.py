@@ -12,7 +12,7 @@ from string import Formatter
 
 import pytest
 from babel.messages.pofile import read_po
-from werkzeug.test import EnvironBuilder
+from testkit import post_multipart
 
 from engine.messages import TEXTS
 from web.i18n import catalogues
@@ -89,14 +89,7 @@ def _upload(auth, task_id: int, name: str, content: bytes):
     """The forecast task page posted with a file and a bad quantity in the table's first row."""
     posted = {"f.forecast.0.product": "心脑血管", "f.forecast.0.qty": "x", "f.forecast.0.amount": "36.5",
               "csrf_token": auth.token(), "f.basis.upload": (io.BytesIO(content), name)}
-    builder = EnvironBuilder(path=f"/tasks/{task_id}/complete", method="POST", data=posted,
-                             content_type="multipart/form-data")
-    environ = builder.get_environ()
-    try:
-        return auth._client.open(environ)
-    finally:
-        environ["wsgi.input"].close()
-        builder.close()
+    return post_multipart(auth._client, f"/tasks/{task_id}/complete", posted)
 
 
 def _forecast_task(flow) -> int:

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
+from testkit import post_multipart
 from werkzeug.datastructures import MultiDict
-from werkzeug.test import EnvironBuilder
 
 from engine.store import tasks
 from engine.store.models import Attachment
@@ -222,14 +222,7 @@ def _forecast(flow, office="华北/北京办事处", by="bj", key="2027-04 月�
 def _upload(auth, task_id, action="complete", data=None, name="依据.pdf", content=PDF):
     """A multipart POST; the body (spooled to a temporary file when large) is closed afterwards."""
     posted = {**ROWS, **(data or {}), "csrf_token": auth.token(), "f.basis.upload": (io.BytesIO(content), name)}
-    builder = EnvironBuilder(path=f"/tasks/{task_id}/{action}", method="POST", data=posted,
-                             content_type="multipart/form-data")
-    environ = builder.get_environ()
-    try:
-        return auth._client.open(environ)
-    finally:
-        environ["wsgi.input"].close()
-        builder.close()
+    return post_multipart(auth._client, f"/tasks/{task_id}/{action}", posted)
 
 
 def test_units_totals_and_the_file_input_are_drawn(client, auth, flow):
