@@ -310,7 +310,11 @@ def inbox_counts(session: Session, actor: Actor, now: datetime) -> InboxCounts:
 def inbox_steps(session: Session, actor: Actor, now: datetime) -> tuple[list[dict], InboxCounts]:
     """The processes and steps in my inbox with how many tasks each (the filters' choices), and the
     menu's counts summed from them: one pass over my tasks instead of two."""
-    kinds, values = _grant_shape(actor)
+    return _steps(session, _grant_shape(actor), now)
+
+
+def _steps(session: Session, grants: tuple[tuple[str, ...], dict], now: datetime) -> tuple[list[dict], InboxCounts]:
+    kinds, values = grants
     found = session.execute(_steps_statement(kinds), {**values, **_moment(now)}).all()
     steps = [{"process_id": p, "process_name": row[-1], "element_id": e, "step": s, "name": n, "count": c}
              for row in found for p, e, s, n, c in [row[:5]]]
@@ -318,27 +322,29 @@ def inbox_steps(session: Session, actor: Actor, now: datetime) -> tuple[list[dic
     return steps, InboxCounts(*totals)
 
 
-def _page_parameters(actor: Actor, query: InboxQuery, now: datetime) -> tuple[tuple, dict]:
-    kinds, values = _grant_shape(actor)
+def _page_parameters(grants: tuple[tuple[str, ...], dict], query: InboxQuery,
+                     now: datetime) -> tuple[tuple, str, dict]:
+    """The page's statement shape (grant kinds, then the filters asked for), its order and its values."""
+    kinds, grant_values = grants
     shape = (kinds, bool(query.process_id), bool(query.element_id), query.due if query.due in DUE_STATES else None)
-    values.update(_moment(now), process_id=query.process_id, element_id=query.element_id, limit=query.per_page,
-                  offset=(max(query.page, 1) - 1) * query.per_page)
-    return shape, values
+    values = {**grant_values, **_moment(now), "process_id": query.process_id, "element_id": query.element_id,
+              "limit": query.per_page, "offset": (max(query.page, 1) - 1) * query.per_page}
+    return shape, query.sort if query.sort in SORTS else "due", values
 
 
 def inbox_query(actor: Actor, query: InboxQuery, now: datetime):
     """The SELECT behind one inbox page, each task with its business key, filled in (so a test can EXPLAIN it)."""
-    shape, values = _page_parameters(actor, query, now)
-    return _page_statement(*shape, query.sort if query.sort in SORTS else "due").params(values)
+    shape, sort, values = _page_parameters(_grant_shape(actor), query, now)
+    return _page_statement(*shape, sort).params(values)
 
 
 def inbox_page(session: Session, actor: Actor, query: InboxQuery, now: datetime) -> InboxPage:
     """One page of my inbox: filtered, sorted, counted; every query starts from the inbox indexes."""
-    shape, values = _page_parameters(actor, query, now)
-    page_statement = _page_statement(*shape, query.sort if query.sort in SORTS else "due")
-    rows = [(task, key) for task, key in session.execute(page_statement, values)]
-    steps, counts = inbox_steps(session, actor, now)
-    if query.process_id or query.element_id or query.due:
+    grants = _grant_shape(actor)
+    shape, sort, values = _page_parameters(grants, query, now)
+    rows = [(task, key) for task, key in session.execute(_page_statement(*shape, sort), values)]
+    steps, counts = _steps(session, grants, now)
+    if any(shape[1:]):  # a process, step or due-date filter
         matching = int(session.scalar(_matching_statement(*shape), values) or 0)
     else:
         matching = counts.total  # no filter: the page's rows are the whole inbox
