@@ -86,6 +86,10 @@ def _read_by(login: str):
     return and_(NotificationRead.notification_id == Notification.id, NotificationRead.login == login)
 
 
+def _unread_by(login: str):
+    return ~exists().where(_read_by(login))
+
+
 def counts_for(session: Session, actor: Actor) -> tuple[int, int]:
     """How many notifications the actor has, and how many of them they have not read (one query)."""
     total, read = session.execute(
@@ -105,16 +109,14 @@ def page_for(session: Session, actor: Actor, offset: int, limit: int) -> list[tu
 
 def unread_total(session: Session, actor: Actor) -> int:
     """How many of all the actor's notifications they have not read (the bell, the API)."""
-    unread = ~exists().where(_read_by(actor.login))
-    return session.scalar(select(func.count(Notification.id)).where(addressed(actor), unread)) or 0
+    return session.scalar(select(func.count(Notification.id)).where(addressed(actor), _unread_by(actor.login))) or 0
 
 
 def mark_read_of(session: Session, actor: Actor, now: datetime, ids: list[int] | None = None) -> int:
     """Mark the given notifications (or all) read for the actor; ids not addressed to them, or already read,
     are left alone. Returns how many were marked."""
     chosen = select(Notification.id, literal(actor.login, NotificationRead.login.type),
-                    literal(now, NotificationRead.read_at.type)).where(addressed(actor),
-                                                                       ~exists().where(_read_by(actor.login)))
+                    literal(now, NotificationRead.read_at.type)).where(addressed(actor), _unread_by(actor.login))
     if ids is not None:
         chosen = chosen.where(Notification.id.in_(ids))
     # One statement; a second "mark all" at the same moment (a double click) skips what the first wrote.
