@@ -96,10 +96,6 @@ def for_task(session: Session, task_guid: str) -> Job | None:
     return session.scalars(select(Job).where(Job.key == key_for(task_guid))).first()
 
 
-def for_timer(session: Session, instance_id: int) -> Job | None:
-    return session.scalars(select(Job).where(Job.key == timer_key(instance_id))).first()
-
-
 def lock_timer(session: Session, instance_id: int, now: datetime) -> tuple[Job, bool]:
     """The instance's timer job, made if missing, its row locked to this unit of work on PostgreSQL; and whether
     this call made it. Two workers recording the same failure at once: the second waits for the first's row

@@ -307,13 +307,9 @@ def inbox_counts(session: Session, actor: Actor, now: datetime) -> InboxCounts:
     return InboxCounts(int(total), int(overdue), int(soon), int(none))
 
 
-def inbox_steps(session: Session, actor: Actor, now: datetime) -> tuple[list[dict], InboxCounts]:
+def _steps(session: Session, grants: tuple[tuple[str, ...], dict], now: datetime) -> tuple[list[dict], InboxCounts]:
     """The processes and steps in my inbox with how many tasks each (the filters' choices), and the
     menu's counts summed from them: one pass over my tasks instead of two."""
-    return _steps(session, _grant_shape(actor), now)
-
-
-def _steps(session: Session, grants: tuple[tuple[str, ...], dict], now: datetime) -> tuple[list[dict], InboxCounts]:
     kinds, values = grants
     found = session.execute(_steps_statement(kinds), {**values, **_moment(now)}).all()
     steps = [{"process_id": p, "process_name": row[-1], "element_id": e, "step": s, "name": n, "count": c}
