@@ -73,7 +73,17 @@ class TaskWalk(BpmnTaskIterator):
     def _reached(self, first, task) -> bool:
         """Whether the walk from `first` comes to `task`: every task above it (up through the subprocesses it
         is in) lets the walk go down to its children, by the rule of `_step`."""
+        top = first.workflow.top_workflow
+        # A finished task lets every walk in; a chain of them up to the root stays so (only a reset makes a
+        # finished task unfinished, and it drops the task's subtree and clears this memo). Climbs from the root
+        # stop at the first task known to have such a chain above it: a loop's climb then costs a few steps,
+        # not its whole history.
+        rooted = top.smflow_rooted if first is top.task_tree else None
+        climbed = []
         while task is not first:
+            if rooted is not None and task.id in rooted:
+                break
+            climbed.append(task)
             parent = task.parent
             if parent is None:  # a subprocess's root (its table is looked at only when the walk enters them)
                 workflow = task.workflow
@@ -84,6 +94,11 @@ class TaskWalk(BpmnTaskIterator):
             if not (parent._state >= self.min_state or parent.id in self._subprocesses):
                 return False
             task = parent
+        if rooted is not None:
+            for above in reversed(climbed):  # from the top down, while finished
+                if not above._state & TaskState.FINISHED_MASK:
+                    break
+                rooted.add(above.id)
         return True
 
     def _step(self, pending: list):
@@ -125,6 +140,18 @@ NO_DEPTH_LIMIT = sys.maxsize
 
 
 class _Walks:
+    @property
+    def smflow_rooted(self) -> set:
+        """Finished tasks whose every ancestor up to the root has finished (see TaskWalk._reached)."""
+        rooted = self.__dict__.get("_smflow_rooted")
+        if rooted is None:
+            rooted = self._smflow_rooted = set()
+        return rooted
+
+    def reset_from_task_id(self, task_id, *args, **kwargs):
+        self.top_workflow.__dict__.pop("_smflow_rooted", None)
+        return super().reset_from_task_id(task_id, *args, **kwargs)
+
     def get_tasks(self, first_task=None, **kwargs):
         return list(self.get_tasks_iterator(first_task, listed=True, **kwargs))
 

@@ -7,6 +7,7 @@ form; at every step both walks are compared for the questions SpiffWorkflow and 
 from itertools import product
 
 import pytest
+from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskIterator, TaskState
@@ -53,6 +54,23 @@ LOOPED_SUBPROCESS = b"""<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>"""
 
+# One item at a time: finished items sit below the multi-instance task while it runs, so a walk for finished
+# tasks must not go down to them, however it came to know them earlier.
+SEQUENTIAL_ITEMS = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="http://smflow/tests">
+  <bpmn:process id="items" name="items" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:userTask id="each" name="each">
+      <bpmn:multiInstanceLoopCharacteristics isSequential="true">
+        <bpmn:loopCardinality>3</bpmn:loopCardinality>
+      </bpmn:multiInstanceLoopCharacteristics>
+    </bpmn:userTask>
+    <bpmn:endEvent id="end"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="each"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="each" targetRef="end"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
 QUESTIONS = [
     {},
     {"state": TaskState.READY},
@@ -81,6 +99,12 @@ def _compare(workflow, seen: dict) -> None:
                 if "skip_subprocesses" not in question:  # SpiffWorkflow's plain walk (after every completed task)
                     assert ([t.id for t in PlainTaskWalk(part.task_tree, listed=listed, **question)]
                             == [t.id for t in TaskIterator(part.task_tree, **question)]), question
+        # One kind of task in one kind of state: mostly a single match, which the walk finds by climbing from it.
+        for name, state in product({t.task_spec.name for t in part.tasks.values()},
+                                   (TaskState.FINISHED_MASK, TaskState.DEFINITE_MASK, TaskState.COMPLETED)):
+            question = {"spec_name": name, "state": state, "max_depth": NO_DEPTH_LIMIT}
+            assert ([t.id for t in TaskWalk(part.task_tree, listed=True, **question)]
+                    == [t.id for t in BpmnTaskIterator(part.task_tree, **question)]), question
         seen["walks"] += 1
         seen["subprocess_walks"] += part is not workflow
 
@@ -96,7 +120,7 @@ def _drive(runtime: Runtime, process, data: dict, seen: dict, max_steps: int = 4
         except SpiffWorkflowException:
             return workflow
         _compare(workflow, seen)
-        for task in workflow.get_tasks(state=TaskState.STARTED):
+        for task in workflow.get_tasks(state=TaskState.STARTED, spec_class=ServiceTask):
             task.complete()
         ready = workflow.get_tasks(state=TaskState.READY, manual=True)
         if not ready:
@@ -135,6 +159,13 @@ def test_walks_agree_inside_subprocesses_and_down_a_long_loop(runtime):
     assert seen["subprocess_walks"] > 20
 
 
+def test_walks_agree_below_a_running_sequential_multi_instance_task(runtime):
+    seen = {"walks": 0, "tasks": 0, "subprocess_walks": 0}
+    (process,) = _processes(SEQUENTIAL_ITEMS, "items.bpmn")
+    workflow = _drive(runtime, process, {}, seen)
+    assert workflow.is_completed() and seen["walks"] == 4
+
+
 def test_workflows_and_their_subprocesses_use_the_walk_and_survive_a_round_trip(runtime):
     (process,) = _processes(LOOPED_SUBPROCESS, "looped.bpmn")
     workflow = runtime.new_workflow(process.spec, process.subprocess_specs, {})
@@ -165,3 +196,20 @@ def test_a_loop_taken_600_times_runs_every_round_and_ends_only_after_the_last(ru
         runtime.complete_user_task(workflow, str(task.id), {"round": done})
         workflow.do_engine_steps()
     assert workflow.is_completed() and workflow.last_task.data["round"] == 600
+
+
+def test_walks_agree_after_going_back_to_an_earlier_round(runtime):
+    (process,) = _processes(loop(), "bench_loop.bpmn")
+    workflow = runtime.new_workflow(process.spec, process.subprocess_specs, {"rounds": 8})
+    workflow.do_engine_steps()
+    done = []
+    for n in range(1, 6):
+        (task,) = workflow.get_tasks(state=TaskState.READY, manual=True)
+        runtime.complete_user_task(workflow, str(task.id), {"round": n})
+        workflow.do_engine_steps()
+        done.append(task)
+        _compare(workflow, {"walks": 0, "tasks": 0, "subprocess_walks": 0})
+    workflow.reset_from_task_id(done[1].id)  # back to the second round: the rounds after it leave the tree
+    workflow.do_engine_steps()
+    _compare(workflow, {"walks": 0, "tasks": 0, "subprocess_walks": 0})
+    assert workflow.get_tasks(state=TaskState.READY, manual=True) == [done[1]]
