@@ -5,7 +5,7 @@
 - Loop: one user task taken 1, 10 and 100 times (one active task, a growing history); also run in memory
   by bare SpiffWorkflow, whose own step grows with the history too.
 
-Stored bytes per instance: the state text plus the instance's human-task and audit rows as written
+Stored bytes per instance: the state text (with the history stored apart from it) plus the instance's human-task and audit rows as written
 (JSON columns as their JSON text, other columns as their text), measured after the instance ended.
 """
 
@@ -39,12 +39,13 @@ def _row_bytes(row, columns) -> int:
 
 
 def stored_bytes(session, instance_id: int) -> dict:
+    from engine.store import instances
     from engine.store.models import Event, HumanTask, ProcessInstance
 
     instance = session.get(ProcessInstance, instance_id)
     tasks = list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)))
     events = list(session.scalars(select(Event).where(Event.instance_id == instance_id)))
-    state = len(instance.state.encode())
+    state = len(instance.state.encode()) + sum(len(text.encode()) for text in instances.history(session, instance_id))
     task_bytes = sum(_row_bytes(t, HumanTask.__table__.columns) for t in tasks)
     event_bytes = sum(_row_bytes(e, Event.__table__.columns) for e in events)
     return {"state_bytes": state, "task_rows": len(tasks), "task_bytes": task_bytes, "event_rows": len(events),

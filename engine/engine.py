@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from . import definitions as bpmn_definitions
 from . import instance_migration, lane_roles, versions
@@ -165,8 +165,9 @@ class Engine(Scheduling):
         if not run:
             audit.record_many(session, [started], now, by, row.id)
             # Due at once (next timer now): its timer job runs it on, and never takes it for one with nothing due.
-            instances.save_state(session, row.id, row.revision, self.runtime.dump_state(workflow), "running",
-                                 now, None)
+            parts = self.runtime.dump_parts(workflow)
+            instances.save_state(session, row.id, row.revision, parts.state, "running", now, None,
+                                 batch=parts.batch, rewrite=parts.rewrite)
             return row.id
         self._advance_and_save(session, row, workflow, by, row.revision, leading_events=[started])
         return row.id
@@ -342,7 +343,8 @@ class Engine(Scheduling):
                 return warm[1]
         cached = self._specs.get(instance.definition_id)
         spec, subprocess_specs = cached or self._spec(session_get_definition(instance))
-        return self.runtime.load_state(instance.state, spec, subprocess_specs)
+        return self.runtime.load_state(instance.state, spec, subprocess_specs,
+                                       lambda: instances.history(object_session(instance), instance.id))
 
     def _advance_and_save(self, session: Session, instance: ProcessInstance, workflow, actor: str | None,
                           revision: int, retry_guid: str | None = None,
@@ -408,10 +410,10 @@ class Engine(Scheduling):
         if done:
             events.append(("instance_completed", {}))
         audit.record_many(session, events, now, actor, instance.id)
-        state = self.runtime.dump_state(workflow)
-        instances.save_state(session, instance.id, revision, state, "completed" if done else "running",
+        parts = self.runtime.dump_parts(workflow)
+        instances.save_state(session, instance.id, revision, parts.state, "completed" if done else "running",
                              None if done else self.runtime.next_timer(workflow), now if done else None,
-                             read_revision)
+                             read_revision, parts.batch, parts.rewrite)
         if not done:
             after_commit(session, lambda i=instance.id: self._keep_warm(i, revision, workflow))
         session.expire(instance)
@@ -465,8 +467,6 @@ def check_file(engine: Engine, session: Session, data: bytes, filename: str | No
 
 
 def session_get_definition(instance: ProcessInstance) -> ProcessDefinition:
-    from sqlalchemy.orm import object_session
-
     return object_session(instance).get(ProcessDefinition, instance.definition_id)
 
 

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter, BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
@@ -27,7 +29,7 @@ from .errors import HandlerFailed, ScriptRejected, SmflowError, WorkflowError
 from .sandbox import Sandbox
 from .script_engine import SandboxScriptEngine
 from .spiff_dialect import make_serializer
-from .task_walk import Workflow, register_workflow_classes
+from .task_walk import SubWorkflow, Workflow
 from .timers import after, parse_when
 
 ANY_SCOPE = "*"
@@ -46,6 +48,48 @@ _SHARED_MIN_LEN = 8
 
 
 _FINISHED = (TaskState.COMPLETED, TaskState.CANCELLED)
+
+# A long history is stored apart from the state, in batches written once (the store's instance_history):
+# a step then writes its unfinished tasks and the few finished since the last batch, not its whole history.
+# A finished task goes into a batch once it cannot change any more (_finished_for_good), with at least this
+# many others: a short process never writes a batch, and its state is one row as before.
+HISTORY_BATCH = 48
+_HISTORY_KEY = "smflow_history"  # in a state: how many batches of its history are stored apart
+_STORED_APART: ContextVar[History | None] = ContextVar("smflow_stored_apart", default=None)  # left out of a dump
+
+
+@dataclass
+class History:
+    """What of a workflow's history is stored apart: how many batches, the ids of the tasks in them, and the
+    finished subprocesses (by the id of the task that started them) whose every task is in them.
+
+    A workflow without one (rebuilt from a whole state, or after a reset or a migration changed its history)
+    is saved whole, and the batches stored before are dropped (StateParts.rewrite)."""
+
+    batches: int = 0
+    tasks: set[UUID] = field(default_factory=set)
+    subprocesses: set[UUID] = field(default_factory=set)
+
+
+@dataclass
+class StateParts:
+    """A workflow as stored: its state, and a new batch of its history to store apart (number, JSON text)."""
+
+    state: str
+    batch: tuple[int, str] | None
+    rewrite: bool  # the batches stored before no longer hold: drop them
+
+
+def _finished_for_good(task) -> bool:
+    """Finished, below a finished task, and above finished ones only: SpiffWorkflow changes such a task no more,
+    unless a reset or a migration takes it out of the tree (task_walk._Walks forgets the history then)."""
+    if task._state not in _FINISHED:
+        return False
+    parent = task.parent
+    if parent is not None and parent._state not in _FINISHED:
+        return False
+    tasks = task.workflow.tasks
+    return all(tasks[child]._state in _FINISHED for child in task._children)
 
 
 class _KeptTaskDict(dict):
@@ -156,14 +200,28 @@ def _resolve_repeats(tasks: dict) -> None:
             delta["updates"][name] = tasks[source]["delta"]["updates"][name]  # restored into a fresh copy per task
 
 
-class _StatelessSpecConverter(BpmnWorkflowConverter):
-    """The workflow without its spec: the spec is stored once per definition version."""
+def _parents_first(tasks: dict, root: str) -> dict:
+    """The tasks in the tree's order: a task's data is restored from its parent's, which must come first. A
+    task may have gone into a batch before its parent (the parent still had a child running)."""
+    ordered, pending = {}, [root]
+    while pending:
+        task_id = pending.pop()
+        task = tasks.get(task_id)
+        if task is None:
+            raise WorkflowError(f"流程实例的历史记录不完整: 缺少任务 {task_id}")
+        ordered[task_id] = task
+        pending.extend(reversed(task["children"]))
+    return ordered
 
+
+class _TaskMapping:
     def mapping_to_dict(self, mapping, **kwargs):
         # A workflow's tasks: a kept dict is taken as it is (its id too), without the registry's round per task,
-        # which is most of the cost of a long history.
-        out, convert = {}, self.registry.convert
+        # which is most of the cost of a long history. Tasks stored apart are left out.
+        out, convert, apart = {}, self.registry.convert, _STORED_APART.get()
         for key, value in mapping.items():
+            if apart is not None and key in (apart.tasks if isinstance(value, Task) else apart.subprocesses):
+                continue
             kept = _kept_dict(value) if isinstance(value, Task) else None
             if kept is not None:
                 out[kept["id"]] = kept
@@ -171,18 +229,22 @@ class _StatelessSpecConverter(BpmnWorkflowConverter):
                 out[str(key)] = convert(value, **kwargs)
         return out
 
+
+class _SubWorkflowConverter(_TaskMapping, BpmnSubWorkflowConverter):
+    """A subprocess's workflow, restored as SubWorkflow (task_walk)."""
+
+
+class _StatelessSpecConverter(_TaskMapping, BpmnWorkflowConverter):
+    """The workflow without its spec: the spec is stored once per definition version."""
+
     def to_dict(self, workflow):
         dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
-        for part in (dct, *dct["subprocesses"].values()):
-            _share_repeats(part["tasks"])
         return dct
 
     def from_dict(self, dct, spec=None, subprocess_specs=None):
         workflow = self.target_class(spec, subprocess_specs, deserializing=True)
-        from uuid import UUID
-
         for part in (dct, *dct["subprocesses"].values()):
             _resolve_repeats(part["tasks"])
         workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
@@ -240,7 +302,8 @@ class Runtime:
         self.script_engine = SandboxScriptEngine(sandbox, clock)
         self.serializer = make_serializer()
         _keep_finished_task_dicts(self.serializer.registry)
-        register_workflow_classes(self.serializer.registry)
+        # Stored under SpiffWorkflow's own type name: states read either way.
+        _SubWorkflowConverter(SubWorkflow, self.serializer.registry, typename=BpmnSubWorkflow.__name__)
         self._state_converter = _StatelessSpecConverter(Workflow, self.serializer.registry)
 
     # -- specs and state -------------------------------------------------------------------------
@@ -261,20 +324,89 @@ class Runtime:
         workflow.task_tree.data.update(data)
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(data)
+        workflow.smflow_history = History()  # nothing stored apart yet
         return workflow
 
     def dump_state(self, workflow: BpmnWorkflow) -> str:
-        # Not SpiffWorkflow's "encoder mode": it is a flag on the shared registry, and web threads share it.
+        """The whole workflow as one JSON text."""
         dct = self._state_converter.to_dict(workflow)
+        for part in (dct, *dct["subprocesses"].values()):
+            _share_repeats(part["tasks"])
+        return self._encode(dct)
+
+    def dump_parts(self, workflow: BpmnWorkflow) -> StateParts:
+        """The workflow as stored by the engine: the state without the history stored apart, and a new batch of
+        that history when enough tasks have finished for good since the last one (see History)."""
+        history = workflow.__dict__.get("smflow_history")
+        rewrite = history is None
+        if rewrite:
+            history = workflow.smflow_history = History()
+        token = _STORED_APART.set(history)
+        try:
+            dct = self._state_converter.to_dict(workflow)
+        finally:
+            _STORED_APART.reset(token)
+        subprocesses = dct["subprocesses"]
+        parts = {"": (dct["tasks"], workflow),
+                 **{key: (sub["tasks"], workflow.subprocesses[UUID(key)]) for key, sub in subprocesses.items()}}
+        done = [(key, task_id) for key, (tasks, part) in parts.items() for task_id, task in part.tasks.items()
+                if task_id not in history.tasks and _finished_for_good(task)]
+        batch = None
+        if len(done) >= HISTORY_BATCH:
+            tasks_apart: dict[str, dict] = {}
+            for key, task_id in done:
+                tasks_apart.setdefault(key, {})[str(task_id)] = parts[key][0].pop(str(task_id))
+            history.tasks.update(task_id for _, task_id in done)
+            # A finished subprocess with nothing left in the state goes too: a loop around a call activity
+            # would otherwise keep one per round.
+            ended = [key for key, sub in subprocesses.items() if sub["completed"] and not sub["tasks"]]
+            history.subprocesses.update(UUID(key) for key in ended)
+            for tasks in tasks_apart.values():
+                _share_repeats(tasks)  # within the batch only: a stored batch never changes, what it refers to must not
+            history.batches += 1
+            batch = (history.batches, '{"subprocesses":%s,"tasks":{%s}}' % (
+                _encode({key: subprocesses.pop(key) for key in ended}),
+                ",".join(f"{_encode(key)}:{_encode_tasks(tasks)}" for key, tasks in tasks_apart.items())))
+        for tasks, _ in parts.values():
+            _share_repeats(tasks)
+        dct[_HISTORY_KEY] = history.batches
+        return StateParts(self._encode(dct), batch, rewrite)
+
+    def _encode(self, dct: dict) -> str:
+        # Not SpiffWorkflow's "encoder mode": it is a flag on the shared registry, and web threads share it.
         dct[self.serializer.VERSION_KEY] = self.serializer.VERSION
         return _encode_state(dct)
 
-    def load_state(self, state: str, spec, subprocess_specs: dict) -> BpmnWorkflow:
+    def load_state(self, state: str, spec, subprocess_specs: dict,
+                   history: Callable[[], list[str]] = list) -> BpmnWorkflow:
+        """A workflow from its state, and from the batches of its history stored apart (`history()` reads them,
+        oldest first; only called when the state says there are some)."""
         dct = json.loads(state)
+        batches = dct.pop(_HISTORY_KEY, None)
+        apart, ended = set(), set()
+        if batches:
+            texts = history()
+            if len(texts) != batches:
+                raise WorkflowError(f"流程实例的历史记录不完整: 应有 {batches} 批, 只找到 {len(texts)} 批")
+            stored: dict[str, dict] = {}
+            for text in texts:
+                batch = json.loads(text)
+                for key, sub in batch["subprocesses"].items():
+                    dct["subprocesses"][key] = sub
+                    ended.add(key)
+                for key, tasks in batch["tasks"].items():
+                    stored.setdefault(key, {}).update(tasks)
+            for key, tasks in stored.items():
+                part = dct if key == "" else dct["subprocesses"][key]
+                apart.update(tasks.keys() - part["tasks"].keys())
+                part["tasks"] = _parents_first({**tasks, **part["tasks"]}, part["root"])
         self.serializer.migrate(dct)
         workflow = self._state_converter.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
         # Deserialization attaches SpiffWorkflow's default (unrestricted) engine; never keep it.
         workflow.script_engine = self.script_engine
+        if batches is not None:  # else a whole state: saved whole once more, then in parts
+            workflow.smflow_history = History(batches, {UUID(task_id) for task_id in apart},
+                                              {UUID(key) for key in ended})
         return workflow
 
     # -- running --------------------------------------------------------------------------------
@@ -418,8 +550,6 @@ class Runtime:
 
 
 def find_task(workflow: BpmnWorkflow, guid: str) -> Task:
-    from uuid import UUID
-
     task = workflow.get_task_from_id(UUID(guid))
     if task is None:
         raise KeyError(guid)

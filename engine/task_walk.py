@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import sys
 
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -148,9 +147,20 @@ class _Walks:
             rooted = self._smflow_rooted = set()
         return rooted
 
+    # A reset or a migration may change or drop finished tasks: what the memo of TaskWalk._reached and the
+    # history stored apart (runtime.History) hold of them no longer holds.
     def reset_from_task_id(self, task_id, *args, **kwargs):
-        self.top_workflow.__dict__.pop("_smflow_rooted", None)
+        top = self.top_workflow
+        top.__dict__.pop("_smflow_rooted", None)
+        top.smflow_history = None
         return super().reset_from_task_id(task_id, *args, **kwargs)
+
+    def _remove_task(self, task_id):
+        top = self.top_workflow
+        history = top.__dict__.get("smflow_history")
+        if history is not None and task_id in history.tasks:
+            top.smflow_history = None
+        super()._remove_task(task_id)
 
     def get_tasks(self, first_task=None, **kwargs):
         return list(self.get_tasks_iterator(first_task, listed=True, **kwargs))
@@ -182,13 +192,11 @@ class SubWorkflow(_Walks, BpmnSubWorkflow):
 class Workflow(_Walks, BpmnWorkflow):
     """A process instance's workflow; its subprocesses walk the same way."""
 
+    def delete_subprocess(self, my_task):
+        self.smflow_history = None
+        return super().delete_subprocess(my_task)
+
     def create_subprocess(self, my_task, spec_name):
         subprocess = SubWorkflow(self.subprocess_specs[spec_name], parent_task_id=my_task.id, top_workflow=self)
         self.subprocesses[my_task.id] = subprocess
         return subprocess
-
-
-def register_workflow_classes(registry) -> None:
-    """Stored subprocesses keep SpiffWorkflow's type name, so states stay readable either way, and are
-    restored as SubWorkflow."""
-    BpmnSubWorkflowConverter(SubWorkflow, registry, typename=BpmnSubWorkflow.__name__)

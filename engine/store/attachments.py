@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, load_only
 
 from ..errors import NotFound
 from ..routing import CANCELLED, COMPLETED
-from .models import ArchiveRecord, Attachment, HumanTask, ProcessInstance
+from .models import ArchiveRecord, Attachment, HumanTask, InstanceHistory, ProcessInstance
 
 
 def add(session: Session, *, task_id: int, instance_id: int, field: str, filename: str, content_type: str,
@@ -151,6 +151,9 @@ def named_in_instances(session: Session, instance_ids: set[int]) -> dict[int, se
     for instance_id, state in session.execute(select(ProcessInstance.id, ProcessInstance.state)
                                               .where(ProcessInstance.id.in_(ids))):
         _collect_ids(json.loads(state), names[instance_id])
+    for instance_id, tasks in session.execute(select(InstanceHistory.instance_id, InstanceHistory.tasks)
+                                              .where(InstanceHistory.instance_id.in_(ids))):
+        _collect_ids(json.loads(tasks), names[instance_id])
     for instance_id, document in session.execute(select(ArchiveRecord.instance_id, ArchiveRecord.document)
                                                  .where(ArchiveRecord.instance_id.in_(ids))):
         _collect_ids(document, names[instance_id])

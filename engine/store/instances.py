@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, true, union, update
+from sqlalchemy import bindparam, delete, func, insert, select, true, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, load_only
 
 from ..errors import Conflict, NotFound, StaleAction
 from ..routing import ACTIVE_STATES, CANCELLED, CLAIMED, COMPLETED, OPEN, Actor
 from . import jobs, tasks
-from .models import HumanTask, ProcessDefinition, ProcessInstance, User
+from .models import HumanTask, InstanceHistory, ProcessDefinition, ProcessInstance, User
 
 
 def get(session: Session, instance_id: int) -> ProcessInstance:
@@ -47,6 +47,13 @@ _SAVE_STATE = (update(_TABLE).where(_TABLE.c.id == bindparam("instance_id"), _TA
                                                                              "ended_at")}}))
 
 
+_HISTORY = InstanceHistory.__table__
+_ADD_BATCH = insert(_HISTORY)
+_DROP_BATCHES = delete(_HISTORY).where(_HISTORY.c.instance_id == bindparam("instance_id"))
+_BATCHES = (select(_HISTORY.c.tasks).where(_HISTORY.c.instance_id == bindparam("instance_id"))
+            .order_by(_HISTORY.c.batch))
+
+
 def take_revision(session: Session, instance_id: int, expected_revision: int) -> int:
     """Claim the next revision before writing anything else; raises Conflict if someone else got there first.
 
@@ -62,14 +69,27 @@ def take_revision(session: Session, instance_id: int, expected_revision: int) ->
 
 
 def save_state(session: Session, instance_id: int, revision: int, state: str, status: str,
-               next_timer_at: datetime | None, ended_at: datetime | None, read_revision: int | None = None) -> None:
+               next_timer_at: datetime | None, ended_at: datetime | None, read_revision: int | None = None,
+               batch: tuple[int, str] | None = None, rewrite: bool = False) -> None:
     """Write the state as `revision`: the one this unit of work took with `take_revision`, or the next after
-    `read_revision` when it read the instance locked instead (tasks.get_with_instance(for_change=True))."""
+    `read_revision` when it read the instance locked instead (tasks.get_with_instance(for_change=True)).
+
+    `batch` is a new batch of the history stored apart (its number and text); `rewrite` drops those stored
+    before, when the state holds the whole workflow again (runtime.StateParts)."""
     result = session.execute(_SAVE_STATE, {
         "instance_id": instance_id, "taken": revision, "read": revision if read_revision is None else read_revision,
         "state": state, "status": status, "next_timer_at": next_timer_at, "ended_at": ended_at})
     if result.rowcount != 1:
         raise Conflict("流程实例刚被其他人更新, 请重试", instance_id=instance_id)
+    if rewrite:
+        session.execute(_DROP_BATCHES, {"instance_id": instance_id})
+    if batch is not None:
+        session.execute(_ADD_BATCH, {"instance_id": instance_id, "batch": batch[0], "tasks": batch[1]})
+
+
+def history(session: Session, instance_id: int) -> list[str]:
+    """The batches of the instance's history stored apart from its state, oldest first."""
+    return list(session.scalars(_BATCHES, {"instance_id": instance_id}))
 
 
 # Every state a task can be in: naming them all lets the (state, role, scope) index find a role's tasks.

@@ -97,6 +97,17 @@ class ProcessInstance(Base):
     next_timer_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
 
 
+class InstanceHistory(Base):
+    """Finished tasks of an instance's workflow, stored apart from its state in batches written once
+    (runtime.History): a step no longer writes the whole history again."""
+
+    __tablename__ = "instance_history"
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), primary_key=True)
+    batch: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1, 2, ...: the order they are read back in
+    # {"tasks": {"" or a subprocess's id: {task id: serialized task}}, "subprocesses": {id: ended subprocess}}
+    tasks: Mapped[str] = mapped_column(Text)
+
+
 class HumanTask(Base):
     __tablename__ = "human_task"
     __table_args__ = (

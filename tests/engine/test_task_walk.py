@@ -5,6 +5,7 @@ form; at every step both walks are compared for the questions SpiffWorkflow and 
 """
 
 from itertools import product
+from pathlib import Path
 
 import pytest
 from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
@@ -23,36 +24,7 @@ from engine.task_walk import NO_DEPTH_LIMIT, PlainTaskWalk, SubWorkflow, TaskWal
 from web.demo import MANUAL_FILES, manual_file
 
 # A subprocess with parallel branches, inside a loop taken `rounds` times: subprocess walks and a deep tree.
-LOOPED_SUBPROCESS = b"""<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="http://smflow/tests">
-  <bpmn:process id="looped" name="loop" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:subProcess id="review">
-      <bpmn:startEvent id="s_start"/>
-      <bpmn:parallelGateway id="s_split"/>
-      <bpmn:userTask id="s_a" name="A"/>
-      <bpmn:userTask id="s_b" name="B"/>
-      <bpmn:parallelGateway id="s_join"/>
-      <bpmn:endEvent id="s_end"/>
-      <bpmn:sequenceFlow id="s1" sourceRef="s_start" targetRef="s_split"/>
-      <bpmn:sequenceFlow id="s2" sourceRef="s_split" targetRef="s_a"/>
-      <bpmn:sequenceFlow id="s3" sourceRef="s_split" targetRef="s_b"/>
-      <bpmn:sequenceFlow id="s4" sourceRef="s_a" targetRef="s_join"/>
-      <bpmn:sequenceFlow id="s5" sourceRef="s_b" targetRef="s_join"/>
-      <bpmn:sequenceFlow id="s6" sourceRef="s_join" targetRef="s_end"/>
-    </bpmn:subProcess>
-    <bpmn:scriptTask id="count" scriptFormat="python"><bpmn:script>rounds = rounds + 1</bpmn:script></bpmn:scriptTask>
-    <bpmn:exclusiveGateway id="again" default="done"/>
-    <bpmn:endEvent id="end"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
-    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="count"/>
-    <bpmn:sequenceFlow id="f3" sourceRef="count" targetRef="again"/>
-    <bpmn:sequenceFlow id="back" sourceRef="again" targetRef="review">
-      <bpmn:conditionExpression>rounds &lt; 12</bpmn:conditionExpression>
-    </bpmn:sequenceFlow>
-    <bpmn:sequenceFlow id="done" sourceRef="again" targetRef="end"/>
-  </bpmn:process>
-</bpmn:definitions>"""
+LOOPED_SUBPROCESS = (Path(__file__).parents[1] / "fixtures" / "looped_subprocess.bpmn").read_bytes()
 
 # One item at a time: finished items sit below the multi-instance task while it runs, so a walk for finished
 # tasks must not go down to them, however it came to know them earlier.
