@@ -5,8 +5,9 @@
 - Loop: one user task taken 1, 10 and 100 times (one active task, a growing history); also run in memory
   by bare SpiffWorkflow, whose own step grows with the history too.
 
-Stored bytes per instance: the state text (with the history stored apart from it) plus the instance's human-task and audit rows as written
-(JSON columns as their JSON text, other columns as their text), measured after the instance ended.
+Stored bytes per instance: the state text (and the history stored apart from it) plus the instance's
+human-task and audit rows as written (JSON columns as their JSON text, other columns as their text),
+measured after the instance ended.
 """
 
 from __future__ import annotations

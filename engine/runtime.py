@@ -362,11 +362,11 @@ class Runtime:
             ended = [key for key, sub in subprocesses.items() if sub["completed"] and not sub["tasks"]]
             history.subprocesses.update(UUID(key) for key in ended)
             for tasks in tasks_apart.values():
-                _share_repeats(tasks)  # within the batch only: a stored batch never changes, what it refers to must not
+                _share_repeats(tasks)  # within the batch: a stored batch never changes, nor may what it refers to
             history.batches += 1
-            batch = (history.batches, '{"subprocesses":%s,"tasks":{%s}}' % (
-                _encode({key: subprocesses.pop(key) for key in ended}),
-                ",".join(f"{_encode(key)}:{_encode_tasks(tasks)}" for key, tasks in tasks_apart.items())))
+            ended_text = _encode({key: subprocesses.pop(key) for key in ended})
+            tasks_text = ",".join(f"{_encode(key)}:{_encode_tasks(tasks)}" for key, tasks in tasks_apart.items())
+            batch = (history.batches, f'{{"subprocesses":{ended_text},"tasks":{{{tasks_text}}}}}')
         for tasks, _ in parts.values():
             _share_repeats(tasks)
         dct[_HISTORY_KEY] = history.batches

@@ -75,8 +75,9 @@ def run(runtime: Runtime, process, data: dict, stored: Stored, max_steps: int = 
         if not ready:
             return workflow
         task = ready[0]
+        form = task.task_spec.extensions.get("smflow:form")
         try:
-            runtime.complete_user_task(workflow, str(task.id), answer(task.task_spec.extensions.get("smflow:form"), None))
+            runtime.complete_user_task(workflow, str(task.id), answer(form, None))
         except SmflowError:
             return workflow
     return workflow
