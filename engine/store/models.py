@@ -84,7 +84,7 @@ class ProcessInstance(Base):
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))
-    process_id: Mapped[str] = mapped_column(String(255), index=True)
+    process_id: Mapped[str] = mapped_column(String(255))  # searched through the (process_id, status) index
     version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), index=True)  # running, completed, cancelled
     state: Mapped[str] = mapped_column(Text)
