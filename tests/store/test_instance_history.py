@@ -67,3 +67,20 @@ def test_downgrading_to_0012_puts_the_history_back_into_the_state(env):
     _take_rounds(env, instance_id, 71, 80)
     assert env.tx(lambda s: s.get(ProcessInstance, instance_id)).status == "completed"
     assert _stored(env, instance_id)[1] >= 1  # saved in parts again
+
+
+def test_moving_to_a_new_version_stores_the_history_again_in_one_batch(env):
+    from engine import instance_migration
+
+    instance_id = _start(env, 90)
+    _take_rounds(env, instance_id, 1, 70)
+    assert _stored(env, instance_id)[1] >= 2
+    renamed = loop().replace("循环".encode(), "循环 (第二版)".encode())
+    env.tx(lambda s: env.engine.deploy(s, renamed, "bench_loop.bpmn", None))
+    env.tx(lambda s: instance_migration.migrate(env.engine, s, instance_id, "p"))
+    assert _stored(env, instance_id)[1] == 1  # written whole on the new version, then split at once
+    env.restart()
+    _take_rounds(env, instance_id, 71, 90)
+    row = env.tx(lambda s: s.get(ProcessInstance, instance_id))
+    assert (row.status, row.version) == ("completed", 2)
+    assert env.tx(lambda s: env.engine.workflow_data(s, instance_id))["round"] == 90

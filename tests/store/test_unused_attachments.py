@@ -15,7 +15,7 @@ from sqlalchemy import text
 from testkit import edit
 
 from engine.store import archive_chain, attachments, tasks
-from engine.store.models import ArchiveRecord, HumanTask, ProcessInstance
+from engine.store.models import ArchiveRecord, HumanTask, InstanceHistory, ProcessInstance
 
 
 @pytest.fixture
@@ -112,6 +112,12 @@ def _name_in_instance_data(s, instance_id, later_task, file):
     instance.state = json.dumps(state)
 
 
+def _name_in_history(s, instance_id, later_task, file):
+    """As a finished task's data in a batch of the history stored apart from the state (runtime.History)."""
+    s.add(InstanceHistory(instance_id=instance_id, batch=1,
+                          tasks=json.dumps({"subprocesses": {}, "tasks": {"": {"t": {"data": {"basis": file}}}}})))
+
+
 def _name_in_archive(s, instance_id, later_task, file):
     archive_chain.append(s, ArchiveRecord(
         instance_id=instance_id, process_id="forecast_review", version=1, step="5", kind="forecast",
@@ -120,7 +126,7 @@ def _name_in_archive(s, instance_id, later_task, file):
 
 
 @pytest.mark.parametrize("name_it", [_name_in_later_submission, _name_in_prefill, _name_in_instance_data,
-                                     _name_in_archive])
+                                     _name_in_history, _name_in_archive])
 def test_a_file_any_reference_of_its_instance_names_is_kept(forecast, name_it):
     instance_id, first_round = forecast.start()
     named = forecast.upload(first_round, "被引用.pdf")
