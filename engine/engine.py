@@ -139,17 +139,18 @@ class Engine(Scheduling):
             raise NotPermitted(say("starting.not_allowed", process=definition.name or process_id),
                                process_id=process_id)
         if data is not None and not isinstance(data, dict):
-            raise ValidationFailed("初始数据应为 JSON 对象", [])
+            raise ValidationFailed(say("starting.data_not_object"), [])
         problem = json_problem(data)
         if problem:
-            raise ValidationFailed(f"初始数据无法保存: {problem}", [Problem(problem)])
+            raise ValidationFailed(say("starting.data_unsaved", problem=problem), [Problem(problem)])
         reserved = sorted(k for k in (data or {}) if k.startswith("_") or k in RESERVED_START_KEYS)
         if reserved:
-            raise ValidationFailed("初始数据不能设置系统字段: " + ", ".join(reserved),
-                                   [Problem(f"'{k}' 由系统设置", field=k) for k in reserved])
+            raise ValidationFailed(say("starting.system_fields", fields=", ".join(reserved)),
+                                   [Problem(say("starting.system_field", field=k), field=k) for k in reserved])
         if business_key is not None and (not isinstance(business_key, str) or len(business_key) > 255
                                          or not business_key.isprintable()):
-            raise ValidationFailed("业务键应为最多 255 个可见字符的文字", [Problem("业务键无效", field="business_key")])
+            raise ValidationFailed(say("starting.bad_key", n=255),
+                                   [Problem(say("starting.key_invalid"), field="business_key")])
         if business_key and instances.by_business_key(session, process_id, business_key):
             raise StaleAction(say("starting.key_taken", process=process_id, key=business_key),
                               business_key=business_key)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from . import versions
 from .errors import NotPermitted, Problem, StaleAction, ValidationFailed
+from .messages import say
 from .routing import CLAIMED, OPEN
 from .store import audit, instances, tasks
 from .store import definitions as stored
@@ -48,7 +49,7 @@ class InstanceMove:
 def _newest(session: Session, process_id: str) -> ProcessDefinition:
     newest = stored.get_version(session, process_id, None)
     if not newest.executable:
-        raise NotPermitted(f"流程 '{process_id}' 的最新版本仅供查看, 不能把实例迁移到该版本", process_id=process_id)
+        raise NotPermitted(say("migration.newest_view_only", process=process_id), process_id=process_id)
     return newest
 
 
@@ -71,17 +72,17 @@ def migrate(engine: Engine, session: Session, instance_id: int, by: str | None) 
     instance = instances.get(session, instance_id)
     newest = _newest(session, instance.process_id)
     if instance.status != "running":
-        raise StaleAction(f"流程实例 {instance_id} 已结束, 不需要迁移", instance_id=instance_id)
+        raise StaleAction(say("migration.ended", id=instance_id), instance_id=instance_id)
     if instance.version >= newest.version:
-        raise StaleAction(f"流程实例 {instance_id} 已在第 {instance.version} 版 (最新版本)", instance_id=instance_id)
+        raise StaleAction(say("migration.on_newest", id=instance_id, version=instance.version), instance_id=instance_id)
     workflow = engine._load(instance)
     spec, subprocess_specs = engine._spec(newest)
     plan = versions.plan_migration(workflow, spec, subprocess_specs)
     move = InstanceMove(instance.id, instance.business_key, instance.version, newest.version, plan.active, plan.missing)
     if not move.movable:
         raise ValidationFailed(
-            f"流程实例 {instance_id} 不能迁移到第 {newest.version} 版: 新版本中没有它当前所在的步骤",
-            [Problem(f"当前步骤「{s.name or s.element_id}」在第 {newest.version} 版中不存在",
+            say("migration.steps_missing", id=instance_id, version=newest.version),
+            [Problem(say("migration.step_missing", step=s.name or s.element_id, version=newest.version),
                      element_id=s.element_id, element_name=s.name) for s in move.missing],
             instance_id=instance_id)
     revision = instances.take_revision(session, instance.id, instance.revision)

@@ -1,5 +1,6 @@
-"""The Chinese texts of the messages a person reads in the web pages (a form's validation, what stops an
-action on a task), by the key the UI catalogues know them by.
+"""The Chinese texts of the messages a person reads in the web pages and the API (a form's validation, what
+stops an action on a task, starting a process or moving an instance to a newer version, files sent with a
+form), by the key the UI catalogues know them by.
 
 The engine says every message in Chinese; the key and parameters that a `Message` carries let the web layer
 say it in the person's language (web/translations/en). The zh catalogue holds these same texts, which
@@ -29,6 +30,18 @@ TEXTS = {
     "starting.not_executable": "流程 '{process}' 仅供查看 (isExecutable=false), 不能启动",
     "starting.not_allowed": "只有流程 '{process}' 的负责人、其泳道中的角色或管理员可以启动它",
     "starting.key_taken": "流程 '{process}' 已有业务键为 '{key}' 的实例",
+    "starting.data_not_object": "初始数据应为 JSON 对象",
+    "starting.data_unsaved": "初始数据无法保存: {problem}",
+    "starting.system_fields": "初始数据不能设置系统字段: {fields}",
+    "starting.system_field": "'{field}' 由系统设置",
+    "starting.bad_key": "业务键应为最多 {n} 个可见字符的文字",
+    "starting.key_invalid": "业务键无效",
+    # start data that would send work outside the starter's scopes (start_data.py)
+    "start_data.not_your_scope": "初始数据「{key}」决定任务发往的组织范围, 其值 '{value}' 不在您的权限范围内",
+    "start_data.and": "{first}; {then}",
+    "start_data.refused": "{problems} (您的范围: {scopes}, 及其下级范围)",
+    "start_data.company": "全公司",
+    "start_data.no_scope": "无",
     # a value that does not fit its field
     "form.required": "{label}: 必填",
     "form.not_text": "{label}: 应为文字",
@@ -66,6 +79,27 @@ TEXTS = {
     "upload.refused_type": "{label}: 不接受「{filename}」这种文件, 可以上传 {allowed}",
     "upload.wrong_content": "{label}: 文件「{filename}」的内容不是 {extension} 文件",
     "upload.not_utf8": "{label}: 文件「{filename}」不是 UTF-8 文本",
+    # attachments a submission names (web/attachments.py)
+    "attachment.not_this_tasks": "{label}: 附件 {id} 不是这个任务的文件, 请重新上传",
+    "attachment.not_a_file": "{label}: 应为上传的文件, 或这个任务已有附件的编号 {{\"id\": 编号}}",
+    "attachment.not_found": "没有编号为 {id} 的附件",
+    # the JSON API's request bodies, and complete/draft as multipart with files (web/api.py)
+    "api.not_json": "请求体应为 JSON 对象 (Content-Type: application/json)",
+    "api.start_body": "需要 process_id (文字), data (JSON 对象), version (整数或 null), "
+                      "business_key (最多 {n} 字的文字或 null)",
+    "api.no_data_part": "multipart 请求缺少 data 部分: "
+                        "请把表单的值作为 JSON 对象放进名为 data 的文本部分 (没有值时写 {{}})",
+    "api.data_not_json": "data 部分不是有效的 JSON: 第 {line} 行第 {column} 列 ({error})",
+    "api.data_not_object": "data 部分应为 JSON 对象",
+    "api.data_not_object_detail": "data 部分应为 JSON 对象 (字段 id: 值)",
+    "api.no_file_field": "没有名为「{name}」的文件字段; {allowed}",
+    "api.file_fields": "可以上传文件的字段: {fields}",
+    "api.no_file_fields": "这个任务的表单没有可以上传文件的字段",
+    "api.one_file_only": "{label}: 只能上传一个文件, 收到 {n} 个",
+    "api.extra_part": "多余的部分「{name}」: 字段的值请写在 data 部分的 JSON 对象中",
+    "api.parts_refused": "请求有 {count} 处不符合要求, 什么也没有保存",
+    "api.form_unsaved": "表单有 {count} 处需要修改, 什么也没有保存",
+    "api.draft_unsaved": "草稿有 {count} 处需要修改, 什么也没有保存",
     # data kept as JSON (drafts, start data)
     "data.too_deep": "数据嵌套过深",
     "data.invalid_chars": "含有无效字符",
@@ -76,6 +110,12 @@ TEXTS = {
     "draft.not_object": "草稿应为一个对象",
     "draft.not_object_detail": "草稿应为一个对象 (字段: 值)",
     "draft.unsaved": "草稿无法保存: {problem}",
+    # what stops moving an instance to its process's newest version (instance_migration.py)
+    "migration.newest_view_only": "流程 '{process}' 的最新版本仅供查看, 不能把实例迁移到该版本",
+    "migration.ended": "流程实例 {id} 已结束, 不需要迁移",
+    "migration.on_newest": "流程实例 {id} 已在第 {version} 版 (最新版本)",
+    "migration.steps_missing": "流程实例 {id} 不能迁移到第 {version} 版: 新版本中没有它当前所在的步骤",
+    "migration.step_missing": "当前步骤「{step}」在第 {version} 版中不存在",
 }
 
 

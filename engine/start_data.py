@@ -12,7 +12,8 @@ import ast
 import json
 from collections.abc import Iterable
 
-from .errors import Problem, ValidationFailed
+from .errors import Message, Problem, ValidationFailed
+from .messages import say
 from .routing import ADMIN_ROLE, ANY, Actor, scope_covers
 from .spiff_dialect import NSMAP
 from .xml_safety import load_xml
@@ -56,9 +57,11 @@ def may_route_to(actor: Actor, value: object) -> bool:
                                           if role != ADMIN_ROLE)
 
 
-def _own_scopes(actor: Actor) -> str:
-    scopes = sorted({"全公司" if scope == ANY else scope for role, scope in actor.grants if role != ADMIN_ROLE})
-    return "、".join(scopes) or "无"
+def _own_scopes(actor: Actor) -> list[str]:
+    """The actor's scopes by name (the whole company as a message, said in the reader's language)."""
+    company = say("start_data.company")
+    scopes = sorted({company if scope == ANY else scope for role, scope in actor.grants if role != ADMIN_ROLE})
+    return scopes or [say("start_data.no_scope")]
 
 
 def _shown(value: object) -> str:
@@ -76,7 +79,12 @@ def check_start_data(data: dict, routing: Iterable[str], actor: Actor) -> None:
     refused = sorted(key for key in set(routing) & set(data) if not may_route_to(actor, data[key]))
     if not refused:
         return
-    problems = [Problem(f"初始数据「{key}」决定任务发往的组织范围, 其值 '{_shown(data[key])}' 不在您的权限范围内",
-                        field=key) for key in refused]
-    raise ValidationFailed(
-        "; ".join(p.message for p in problems) + f" (您的范围: {_own_scopes(actor)}, 及其下级范围)", problems)
+    said = [say("start_data.not_your_scope", key=key, value=_shown(data[key])) for key in refused]
+    raise ValidationFailed(say("start_data.refused", problems=_one_after_another(said), scopes=_own_scopes(actor)),
+                           [Problem(message, field=key) for message, key in zip(said, refused, strict=True)])
+
+
+def _one_after_another(messages: list[Message]) -> Message:
+    """The messages as one ('; ' between them in Chinese), each still said in the reader's language."""
+    first, *rest = messages
+    return say("start_data.and", first=first, then=_one_after_another(rest)) if rest else first

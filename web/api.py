@@ -2,8 +2,9 @@
 
 A script logs in with `GET /api/csrf` → `POST /api/login` (header `X-CSRF-Token`), keeps the session
 cookie, and sends the token returned by login in `X-CSRF-Token` on every POST. Errors are
-`{"error": <status>, "message": "<Chinese text>", ...}`; a task or instance outside the caller's roles and
-scopes answers 404 exactly like one that does not exist, so ids reveal nothing.
+`{"error": <status>, "message": "<Chinese text>", ...}` (English once the session chose it: `POST /lang/en`);
+a task or instance outside the caller's roles and scopes answers 404 exactly like one that does not exist, so
+ids reveal nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine.engine import human_task_dict
 from engine.errors import Problem, ValidationFailed
+from engine.messages import say
 from engine.routing import can_act
 from engine.store import tasks
 from engine.store.models import HumanTask
@@ -55,7 +57,7 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 def _body() -> dict:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ValidationFailed("请求体应为 JSON 对象 (Content-Type: application/json)", [])
+        raise ValidationFailed(say("api.not_json"), [])
     return body
 
 
@@ -198,29 +200,29 @@ def _multipart_values() -> dict:
     """The `data` part: the same JSON object of values that a JSON body carries."""
     raw = request.form.get("data")
     if raw is None:
-        message = "multipart 请求缺少 data 部分: 请把表单的值作为 JSON 对象放进名为 data 的文本部分 (没有值时写 {})"
+        message = say("api.no_data_part")
         raise ValidationFailed(message, [Problem(message)])
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
-        message = f"data 部分不是有效的 JSON: 第 {exc.lineno} 行第 {exc.colno} 列 ({exc.msg})"
+        message = say("api.data_not_json", line=exc.lineno, column=exc.colno, error=exc.msg)
         raise ValidationFailed(message, [Problem(message)]) from None
     if not isinstance(data, dict):
-        raise ValidationFailed("data 部分应为 JSON 对象 (字段 id: 值)", [Problem("data 部分应为 JSON 对象")])
+        raise ValidationFailed(say("api.data_not_object_detail"), [Problem(say("api.data_not_object"))])
     return data
 
 
 def _stray_parts(row: HumanTask) -> list[Problem]:
     """Parts that are neither `data` nor one file for a file field: said, rather than silently dropped."""
     fields = {f["id"]: f for f in file_fields(row)}
-    allowed = f"可以上传文件的字段: {'、'.join(fields)}" if fields else "这个任务的表单没有可以上传文件的字段"
+    allowed = say("api.file_fields", fields=list(fields)) if fields else say("api.no_file_fields")
     problems = []
     for name, parts in request.files.lists():
         if name not in fields:
-            problems.append(Problem(f"没有名为「{name}」的文件字段; {allowed}", field=name))
+            problems.append(Problem(say("api.no_file_field", name=name, allowed=allowed), field=name))
         elif len(parts) > 1:
-            problems.append(Problem(f"{fields[name]['label']}: 只能上传一个文件, 收到 {len(parts)} 个", field=name))
-    problems += [Problem(f"多余的部分「{name}」: 字段的值请写在 data 部分的 JSON 对象中", field=name)
+            problems.append(Problem(say("api.one_file_only", label=fields[name]["label"], n=len(parts)), field=name))
+    problems += [Problem(say("api.extra_part", name=name), field=name)
                  for name in request.form if name not in ("data", csrf.FIELD)]
     return problems
 
@@ -233,7 +235,7 @@ def _submission(task_id: int) -> _Submission:
     data = _multipart_values()
     stray = _stray_parts(row)
     if stray:
-        raise ValidationFailed(f"请求有 {len(stray)} 处不符合要求, 什么也没有保存", stray)
+        raise ValidationFailed(say("api.parts_refused", count=len(stray)), stray)
     uploads, problems = checked_uploads(row, request.files, part=lambda field_id: field_id)
     return _Submission(data, uploads, problems)
 
@@ -249,8 +251,8 @@ def _with_files(session: Session, task_id: int, sent: _Submission, whole_form: b
     if problems:
         skip = {p.field for p in problems}
         problems += other_problems(row, values, skip) if whole_form else []
-        what = "表单" if whole_form else "草稿"
-        raise ValidationFailed(f"{what}有 {len(problems)} 处需要修改, 什么也没有保存", problems)
+        raise ValidationFailed(say("api.form_unsaved" if whole_form else "api.draft_unsaved", count=len(problems)),
+                               problems)
     return values
 
 
@@ -313,8 +315,7 @@ def start():
     if not isinstance(body.get("process_id"), str) or not isinstance(data, dict) or \
             (version is not None and not isinstance(version, int)) or \
             (key is not None and (not isinstance(key, str) or len(key.strip()) > KEY_MAX)):
-        raise ValidationFailed(f"需要 process_id (文字), data (JSON 对象), version (整数或 null), "
-                               f"business_key (最多 {KEY_MAX} 字的文字或 null)", [])
+        raise ValidationFailed(say("api.start_body", n=KEY_MAX), [])
     visible_version(db(), g.actor, body["process_id"], version)  # 404 before 403, as on the start pages
     instance_id = start_checked(body["process_id"], g.actor, data, version, (key or "").strip() or None)
     return {"instance_id": instance_id}, 201

@@ -13,6 +13,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.errors import NotFound, Problem, ValidationFailed
 from engine.forms import MAX_UPLOAD_BYTES, check_upload, validate_submission
+from engine.messages import say
 from engine.store import attachments
 from engine.store.models import HumanTask
 
@@ -106,8 +107,8 @@ def _kept(session: Session, task: HumanTask, field_id: str, named) -> dict | Non
 def _not_kept(spec: dict, named) -> Problem:
     attachment_id = named.get("id") if isinstance(named, dict) else None
     if isinstance(attachment_id, int) and not isinstance(attachment_id, bool):
-        return Problem(f"{spec['label']}: 附件 {attachment_id} 不是这个任务的文件, 请重新上传", field=spec["id"])
-    return Problem(f"{spec['label']}: 应为上传的文件, 或这个任务已有附件的编号 {{\"id\": 编号}}", field=spec["id"])
+        return Problem(say("attachment.not_this_tasks", label=spec["label"], id=attachment_id), field=spec["id"])
+    return Problem(say("attachment.not_a_file", label=spec["label"]), field=spec["id"])
 
 
 def put_files(session: Session, task: HumanTask, data: dict, uploads: dict[str, Upload],
@@ -160,11 +161,11 @@ def download(attachment_id: int):
     session = db()
     row = attachments.describe(session, attachment_id)
     if row is None:
-        raise NotFound(f"没有编号为 {attachment_id} 的附件", attachment_id=attachment_id)
+        raise NotFound(say("attachment.not_found", id=attachment_id), attachment_id=attachment_id)
     try:
         visible_instance(session, row.instance_id, g.actor)
     except NotFound:
-        raise NotFound(f"没有编号为 {attachment_id} 的附件", attachment_id=attachment_id) from None
+        raise NotFound(say("attachment.not_found", id=attachment_id), attachment_id=attachment_id) from None
     content = attachments.get(session, attachment_id).content
     ascii_name = row.filename.encode("ascii", "replace").decode().replace("?", "_")
     return Response(content, mimetype=row.content_type, headers={

@@ -86,7 +86,7 @@ def _param(value):
     if isinstance(value, Message):
         return localized(value)
     if isinstance(value, (list, tuple)):
-        return t("form.list_separator").join(map(str, value))
+        return t("form.list_separator").join(str(_param(item)) for item in value)
     return value
 
 

@@ -17,7 +17,7 @@ from engine.store import definitions
 
 from .app import db, engine, tx
 from .auth import login_required
-from .i18n import localtime, t
+from .i18n import localized, localtime, problem_text, t
 from .inbox import user_name
 from .processes import check_may_deploy, may_view, versions_of, visible_version
 
@@ -78,12 +78,13 @@ def latest_for_migration(session: Session, process_id: str):
 
 
 def migrate_one(instance_id: int) -> InstanceMove | str:
-    """Move one instance in its own unit of work: the move, or why it could not move, in words."""
+    """Move one instance in its own unit of work: the move, or why it could not move, in words (the session's
+    language)."""
     try:
         return tx(lambda s: engine().migrate(s, instance_id, g.actor.login))
     except SmflowError as exc:
-        detail = "; ".join(p.message for p in exc.problems) if isinstance(exc, ValidationFailed) else ""
-        return exc.message + (f" ({detail})" if detail else "")
+        detail = "; ".join(problem_text(p) for p in exc.problems) if isinstance(exc, ValidationFailed) else ""
+        return localized(exc.message) + (f" ({detail})" if detail else "")
 
 
 @bp.get("/<process_id>/migrate")
