@@ -29,7 +29,7 @@ from .errors import HandlerFailed, ScriptRejected, SmflowError, WorkflowError
 from .sandbox import Sandbox
 from .script_engine import SandboxScriptEngine
 from .spiff_dialect import make_serializer
-from .task_walk import SubWorkflow, Workflow
+from .task_walk import SubWorkflow, TaskTable, Workflow
 from .timers import after, parse_when
 
 ANY_SCOPE = "*"
@@ -60,14 +60,13 @@ _STORED_APART: ContextVar[History | None] = ContextVar("smflow_stored_apart", de
 
 @dataclass
 class History:
-    """What of a workflow's history is stored apart: how many batches, the ids of the tasks in them, and the
-    finished subprocesses (by the id of the task that started them) whose every task is in them.
+    """What of a workflow's history is stored apart: how many batches, and the finished subprocesses (by the id
+    of the task that started them) whose every task is in them. Which tasks are: task_walk.TaskTable.
 
     A workflow without one (rebuilt from a whole state, or after a reset or a migration changed its history)
     is saved whole, and the batches stored before are dropped (StateParts.rewrite)."""
 
     batches: int = 0
-    tasks: set[UUID] = field(default_factory=set)
     subprocesses: set[UUID] = field(default_factory=set)
 
 
@@ -219,9 +218,11 @@ class _TaskMapping:
         # A workflow's tasks: a kept dict is taken as it is (its id too), without the registry's round per task,
         # which is most of the cost of a long history. Tasks stored apart are left out.
         out, convert, apart = {}, self.registry.convert, _STORED_APART.get()
-        for key, value in mapping.items():
-            if apart is not None and key in (apart.tasks if isinstance(value, Task) else apart.subprocesses):
-                continue
+        items = mapping.items()
+        if apart is not None:
+            items = (mapping.not_stored_apart.items() if isinstance(mapping, TaskTable)
+                     else [(key, sub) for key, sub in items if key not in apart.subprocesses])
+        for key, value in items:
             kept = _kept_dict(value) if isinstance(value, Task) else None
             if kept is not None:
                 out[kept["id"]] = kept
@@ -341,6 +342,8 @@ class Runtime:
         rewrite = history is None
         if rewrite:
             history = workflow.smflow_history = History()
+            for part in (workflow, *workflow.subprocesses.values()):
+                part.tasks.not_stored_apart = dict(part.tasks)
         token = _STORED_APART.set(history)
         try:
             dct = self._state_converter.to_dict(workflow)
@@ -349,14 +352,15 @@ class Runtime:
         subprocesses = dct["subprocesses"]
         parts = {"": (dct["tasks"], workflow),
                  **{key: (sub["tasks"], workflow.subprocesses[UUID(key)]) for key, sub in subprocesses.items()}}
-        done = [(key, task_id) for key, (tasks, part) in parts.items() for task_id, task in part.tasks.items()
-                if task_id not in history.tasks and _finished_for_good(task)]
+        done = [(key, task_id) for key, (tasks, part) in parts.items()
+                for task_id, task in part.tasks.not_stored_apart.items() if _finished_for_good(task)]
         batch = None
         if len(done) >= HISTORY_BATCH:
             tasks_apart: dict[str, dict] = {}
             for key, task_id in done:
-                tasks_apart.setdefault(key, {})[str(task_id)] = parts[key][0].pop(str(task_id))
-            history.tasks.update(task_id for _, task_id in done)
+                tasks, part = parts[key]
+                tasks_apart.setdefault(key, {})[str(task_id)] = tasks.pop(str(task_id))
+                del part.tasks.not_stored_apart[task_id]
             # A finished subprocess with nothing left in the state goes too: a loop around a call activity
             # would otherwise keep one per round.
             ended = [key for key, sub in subprocesses.items() if sub["completed"] and not sub["tasks"]]
@@ -383,7 +387,8 @@ class Runtime:
         oldest first; only called when the state says there are some)."""
         dct = json.loads(state)
         batches = dct.pop(_HISTORY_KEY, None)
-        apart, ended = set(), set()
+        apart: dict[str, set[str]] = {}  # by part: the tasks that are stored apart only
+        ended = set()
         if batches:
             texts = history()
             if len(texts) != batches:
@@ -398,15 +403,18 @@ class Runtime:
                     stored.setdefault(key, {}).update(tasks)
             for key, tasks in stored.items():
                 part = dct if key == "" else dct["subprocesses"][key]
-                apart.update(tasks.keys() - part["tasks"].keys())
+                apart[key] = tasks.keys() - part["tasks"].keys()
                 part["tasks"] = _parents_first({**tasks, **part["tasks"]}, part["root"])
         self.serializer.migrate(dct)
         workflow = self._state_converter.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
         # Deserialization attaches SpiffWorkflow's default (unrestricted) engine; never keep it.
         workflow.script_engine = self.script_engine
         if batches is not None:  # else a whole state: saved whole once more, then in parts
-            workflow.smflow_history = History(batches, {UUID(task_id) for task_id in apart},
-                                              {UUID(key) for key in ended})
+            workflow.smflow_history = History(batches, {UUID(key) for key in ended})
+            for key, task_ids in apart.items():
+                table = (workflow if key == "" else workflow.subprocesses[UUID(key)]).tasks
+                for task_id in task_ids:
+                    del table.not_stored_apart[UUID(task_id)]
         return workflow
 
     # -- running --------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ taken many times makes the tree deep, so each walk grows with the instance's his
 keeps the pending tasks in a list it pops from the front and rebuilds by concatenation, and builds a
 list of children per task; this one keeps them on a stack and tests a task's state before its filter.
 Before walking at all it looks at the workflows' task tables (TaskWalk._shortcut), and `is_completed`
-asks the table alone: most walks of a step then cost little however long the history.
+asks the table alone; both look only at the tasks that may be unfinished (TaskTable): most walks of a step
+then cost little however long the history.
 
 It returns exactly the same tasks in the same order, with the same pruning (predicted tasks only
 when asked for, `max_depth`, `end_at_spec`, subprocesses): tests/engine/test_task_walk.py compares
@@ -22,6 +23,46 @@ from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
+
+# Only a reset takes a task back from these (and it starts the tables' lists afresh, `_Walks.reset_from_task_id`);
+# a task in ERROR may be run again.
+_DONE_FOR_GOOD = TaskState.COMPLETED | TaskState.CANCELLED
+
+
+class TaskTable(dict):
+    """A workflow's task table (id -> task) that also keeps, apart, the tasks that may still be unfinished, and
+    those not yet stored apart from the state (runtime.History): what a step looks at is then the work in
+    hand, not the whole history."""
+
+    __slots__ = ("_open", "not_stored_apart")
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._open = dict(self)
+        self.not_stored_apart = dict(self)
+
+    def __setitem__(self, task_id, task):
+        super().__setitem__(task_id, task)
+        self._open[task_id] = task
+        self.not_stored_apart[task_id] = task
+
+    def __delitem__(self, task_id):
+        self.pop(task_id)
+
+    def pop(self, task_id, *default):
+        self._open.pop(task_id, None)
+        self.not_stored_apart.pop(task_id, None)
+        return super().pop(task_id, *default)
+
+    def unfinished(self):
+        """The tasks that may be unfinished: every unfinished task, and some that finished since last asked."""
+        open_tasks = self._open
+        for task_id in [task_id for task_id, task in open_tasks.items() if task._state & _DONE_FOR_GOOD]:
+            del open_tasks[task_id]
+        return open_tasks.values()
+
+    def reopen(self) -> None:
+        self._open = dict(self)
 
 
 class TaskWalk(BpmnTaskIterator):
@@ -58,7 +99,8 @@ class TaskWalk(BpmnTaskIterator):
             tables += [subprocess.tasks for subprocess in self._subprocesses.values()]
         wanted, matches, found = self._wanted, self.task_filter.matches, []
         for table in tables:
-            found += [task for task in table.values() if task._state & wanted and matches(task)]
+            candidates = table.values() if wanted & _DONE_FOR_GOOD else table.unfinished()
+            found += [task for task in candidates if task._state & wanted and matches(task)]
             if len(found) > 1:
                 return  # their order is the walk's
         if not found:
@@ -140,6 +182,14 @@ NO_DEPTH_LIMIT = sys.maxsize
 
 class _Walks:
     @property
+    def tasks(self) -> TaskTable:
+        return self._smflow_tasks
+
+    @tasks.setter
+    def tasks(self, tasks: dict) -> None:  # SpiffWorkflow sets it when it makes the workflow and when it restores one
+        self._smflow_tasks = tasks if isinstance(tasks, TaskTable) else TaskTable(tasks)
+
+    @property
     def smflow_rooted(self) -> set:
         """Finished tasks whose every ancestor up to the root has finished (see TaskWalk._reached)."""
         rooted = self.__dict__.get("_smflow_rooted")
@@ -153,13 +203,14 @@ class _Walks:
         top = self.top_workflow
         top.__dict__.pop("_smflow_rooted", None)
         top.smflow_history = None
-        return super().reset_from_task_id(task_id, *args, **kwargs)
+        removed = super().reset_from_task_id(task_id, *args, **kwargs)
+        for workflow in (top, *top.subprocesses.values()):
+            workflow.tasks.reopen()
+        return removed
 
     def _remove_task(self, task_id):
-        top = self.top_workflow
-        history = top.__dict__.get("smflow_history")
-        if history is not None and task_id in history.tasks:
-            top.smflow_history = None
+        if task_id not in self.tasks.not_stored_apart:
+            self.top_workflow.smflow_history = None
         super()._remove_task(task_id)
 
     def get_tasks(self, first_task=None, **kwargs):
@@ -180,7 +231,7 @@ class _Walks:
         # SpiffWorkflow's walk for an unfinished task goes into every branch, and a workflow's task table holds
         # exactly its tree (a dropped task leaves both with its subtree): the table answers without the walk.
         if not self.completed and not any(task._state & TaskState.NOT_FINISHED_MASK
-                                          for task in reversed(self.tasks.values())):
+                                          for task in self.tasks.unfinished()):
             self.completed = True
         return self.completed
 
