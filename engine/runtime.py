@@ -352,9 +352,10 @@ class Runtime:
         subprocesses = dct["subprocesses"]
         parts = {"": (dct["tasks"], workflow),
                  **{key: (sub["tasks"], workflow.subprocesses[UUID(key)]) for key, sub in subprocesses.items()}}
-        done = [(key, task_id) for key, (tasks, part) in parts.items()
-                for task_id, task in part.tasks.not_stored_apart.items() if _finished_for_good(task)]
-        batch = None
+        batch, done = None, []
+        if sum(len(part.tasks.not_stored_apart) for _, part in parts.values()) >= HISTORY_BATCH:  # else too few
+            done = [(key, task_id) for key, (tasks, part) in parts.items()
+                    for task_id, task in part.tasks.not_stored_apart.items() if _finished_for_good(task)]
         if len(done) >= HISTORY_BATCH:
             tasks_apart: dict[str, dict] = {}
             for key, task_id in done:
