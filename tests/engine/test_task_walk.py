@@ -5,26 +5,19 @@ form; at every step both walks are compared for the questions SpiffWorkflow and 
 """
 
 from itertools import product
-from pathlib import Path
 
 import pytest
-from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskIterator, TaskState
+from workflow_driver import LOOPED_SUBPROCESS, drive, executable, take_rounds
 
-from bench.processes import answer, loop
+from bench.processes import loop
 from bench.throughput import sm13_initial
 from engine.clock import Clock
-from engine.definitions import parse_bpmn
-from engine.errors import SmflowError
 from engine.runtime import Runtime
 from engine.sandbox import Sandbox
 from engine.task_walk import NO_DEPTH_LIMIT, PlainTaskWalk, SubWorkflow, TaskWalk, Workflow
 from web.demo import MANUAL_FILES, manual_file
-
-# A subprocess with parallel branches, inside a loop taken `rounds` times: subprocess walks and a deep tree.
-LOOPED_SUBPROCESS = (Path(__file__).parents[1] / "fixtures" / "looped_subprocess.bpmn").read_bytes()
 
 # One item at a time: finished items sit below the multi-instance task while it runs, so a walk for finished
 # tasks must not go down to them, however it came to know them earlier.
@@ -57,6 +50,13 @@ QUESTIONS = [
 ]
 
 
+def _comparing(seen: dict):
+    def each_step(workflow):
+        _compare(workflow, seen)
+        return workflow
+    return each_step
+
+
 def _compare(workflow, seen: dict) -> None:
     for part in (workflow, *workflow.subprocesses.values()):
         # What is_completed relies on: the task table holds exactly the tree.
@@ -81,65 +81,36 @@ def _compare(workflow, seen: dict) -> None:
         seen["subprocess_walks"] += part is not workflow
 
 
-def _drive(runtime: Runtime, process, data: dict, seen: dict, max_steps: int = 400):
-    """Answer every user task and finish every service task, comparing the walks at each step; stop at
-    the first error (a process may need data or handlers this does not give; the walks were compared up
-    to there)."""
-    workflow = runtime.new_workflow(process.spec, process.subprocess_specs, data)
-    for _ in range(max_steps):
-        try:
-            workflow.do_engine_steps()
-        except SpiffWorkflowException:
-            return workflow
-        _compare(workflow, seen)
-        for task in workflow.get_tasks(state=TaskState.STARTED, spec_class=ServiceTask):
-            task.complete()
-        ready = workflow.get_tasks(state=TaskState.READY, manual=True)
-        if not ready:
-            return workflow
-        task = ready[0]
-        form = task.task_spec.extensions.get("smflow:form")
-        try:
-            runtime.complete_user_task(workflow, str(task.id), answer(form, None))
-        except SmflowError:
-            return workflow
-    return workflow
-
-
 @pytest.fixture(scope="module")
 def runtime():
     return Runtime(Sandbox(), Clock())
 
 
-def _processes(data: bytes, name: str):
-    return [p for p in parse_bpmn(data, name).processes if p.executable]
-
-
 @pytest.mark.parametrize("name", MANUAL_FILES)
 def test_walks_agree_on_the_manual(runtime, name):
     seen = {"walks": 0, "tasks": 0, "subprocess_walks": 0}
-    for process in _processes(manual_file(name), name):
-        _drive(runtime, process, sm13_initial(), seen)
+    for process in executable(manual_file(name), name):
+        drive(runtime, process, sm13_initial(), _comparing(seen))
     assert seen["walks"] >= 2 and seen["tasks"] > 50
 
 
 def test_walks_agree_inside_subprocesses_and_down_a_long_loop(runtime):
     seen = {"walks": 0, "tasks": 0, "subprocess_walks": 0}
-    (process,) = _processes(LOOPED_SUBPROCESS, "looped.bpmn")
-    workflow = _drive(runtime, process, {"rounds": 0}, seen)
+    (process,) = executable(LOOPED_SUBPROCESS, "looped.bpmn")
+    workflow = drive(runtime, process, {"rounds": 0}, _comparing(seen))
     assert workflow.is_completed() and workflow.data["rounds"] == 12
     assert seen["subprocess_walks"] > 20
 
 
 def test_walks_agree_below_a_running_sequential_multi_instance_task(runtime):
     seen = {"walks": 0, "tasks": 0, "subprocess_walks": 0}
-    (process,) = _processes(SEQUENTIAL_ITEMS, "items.bpmn")
-    workflow = _drive(runtime, process, {}, seen)
+    (process,) = executable(SEQUENTIAL_ITEMS, "items.bpmn")
+    workflow = drive(runtime, process, {}, _comparing(seen))
     assert workflow.is_completed() and seen["walks"] == 4
 
 
 def test_workflows_and_their_subprocesses_use_the_walk_and_survive_a_round_trip(runtime):
-    (process,) = _processes(LOOPED_SUBPROCESS, "looped.bpmn")
+    (process,) = executable(LOOPED_SUBPROCESS, "looped.bpmn")
     workflow = runtime.new_workflow(process.spec, process.subprocess_specs, {})
     for _ in range(10):
         workflow.do_engine_steps()
@@ -159,28 +130,21 @@ def test_workflows_and_their_subprocesses_use_the_walk_and_survive_a_round_trip(
 
 def test_a_loop_taken_600_times_runs_every_round_and_ends_only_after_the_last(runtime):
     # Two tasks a round: 1,200 deep, past the 1,000 at which SpiffWorkflow's own walk stops looking.
-    (process,) = _processes(loop(), "bench_loop.bpmn")
+    (process,) = executable(loop(), "bench_loop.bpmn")
     workflow = runtime.new_workflow(process.spec, process.subprocess_specs, {"rounds": 600})
     workflow.do_engine_steps()
-    for done in range(1, 601):
-        assert not workflow.is_completed()
-        (task,) = workflow.get_tasks(state=TaskState.READY, manual=True)
-        runtime.complete_user_task(workflow, str(task.id), {"round": done})
-        workflow.do_engine_steps()
+    take_rounds(runtime, workflow, range(1, 600))
+    assert not workflow.is_completed()
+    take_rounds(runtime, workflow, range(600, 601))
     assert workflow.is_completed() and workflow.last_task.data["round"] == 600
 
 
 def test_walks_agree_after_going_back_to_an_earlier_round(runtime):
-    (process,) = _processes(loop(), "bench_loop.bpmn")
+    (process,) = executable(loop(), "bench_loop.bpmn")
     workflow = runtime.new_workflow(process.spec, process.subprocess_specs, {"rounds": 8})
     workflow.do_engine_steps()
-    done = []
-    for n in range(1, 6):
-        (task,) = workflow.get_tasks(state=TaskState.READY, manual=True)
-        runtime.complete_user_task(workflow, str(task.id), {"round": n})
-        workflow.do_engine_steps()
-        done.append(task)
-        _compare(workflow, {"walks": 0, "tasks": 0, "subprocess_walks": 0})
+    done = take_rounds(runtime, workflow, range(1, 6),
+                       after=lambda w: _compare(w, {"walks": 0, "tasks": 0, "subprocess_walks": 0}))
     workflow.reset_from_task_id(done[1].id)  # back to the second round: the rounds after it leave the tree
     workflow.do_engine_steps()
     _compare(workflow, {"walks": 0, "tasks": 0, "subprocess_walks": 0})
