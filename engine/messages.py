@@ -1,6 +1,6 @@
 """The Chinese texts of the messages a person reads in the web pages and the API (a form's validation, what
 stops an action on a task, starting a process or moving an instance to a newer version, files sent with a
-form), by the key the UI catalogues know them by.
+form, a link to what does not exist), by the key the UI catalogues know them by.
 
 The engine says every message in Chinese; the key and parameters that a `Message` carries let the web layer
 say it in the person's language (web/translations/en). The zh catalogue holds these same texts, which
@@ -83,6 +83,12 @@ TEXTS = {
     "attachment.not_this_tasks": "{label}: 附件 {id} 不是这个任务的文件, 请重新上传",
     "attachment.not_a_file": "{label}: 应为上传的文件, 或这个任务已有附件的编号 {{\"id\": 编号}}",
     "attachment.not_found": "没有编号为 {id} 的附件",
+    "attachment.removed": "附件 {id} 已被清理: 它所属的任务已结束, 且流程中没有任何地方引用它",
+    # what a link or a request names that does not exist, or that the person may not see (the same answer)
+    "task.not_found": "没有编号为 {id} 的任务",
+    "instance.not_found": "没有编号为 {id} 的流程实例",
+    "process.not_found": "没有找到流程 '{process}', 请先部署",
+    "process.version_not_found": "没有找到流程 '{process}' 的第 {version} 版, 请先部署",
     # the JSON API's request bodies, and complete/draft as multipart with files (web/api.py)
     "api.not_json": "请求体应为 JSON 对象 (Content-Type: application/json)",
     "api.start_body": "需要 process_id (文字), data (JSON 对象), version (整数或 null), "

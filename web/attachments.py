@@ -152,20 +152,34 @@ def other_problems(task: HumanTask, data: dict, skip: set[str]) -> list[Problem]
     return []
 
 
+def _may_see(session: Session, instance_id: int, actor) -> bool:
+    from .instances import visible_instance
+
+    try:
+        visible_instance(session, instance_id, actor)
+    except NotFound:
+        return False
+    return True
+
+
+def _missing(session: Session, attachment_id: int) -> NotFound:
+    """A missing attachment: said to be cleaned up when an instance the person may see removed it, else (nothing
+    about other instances is told) the answer for an id that never existed."""
+    if any(_may_see(session, i, g.actor) for i in attachments.removed_from(session, attachment_id)):
+        return NotFound(say("attachment.removed", id=attachment_id), attachment_id=attachment_id)
+    return NotFound(say("attachment.not_found", id=attachment_id), attachment_id=attachment_id)
+
+
 @bp.get("/<int:attachment_id>")
 @login_required
 def download(attachment_id: int):
     """The file, to whoever may see its instance; anyone else gets the same 404 as for a missing id."""
-    from .instances import visible_instance
-
     session = db()
     row = attachments.describe(session, attachment_id)
     if row is None:
+        raise _missing(session, attachment_id)
+    if not _may_see(session, row.instance_id, g.actor):
         raise NotFound(say("attachment.not_found", id=attachment_id), attachment_id=attachment_id)
-    try:
-        visible_instance(session, row.instance_id, g.actor)
-    except NotFound:
-        raise NotFound(say("attachment.not_found", id=attachment_id), attachment_id=attachment_id) from None
     content = attachments.get(session, attachment_id).content
     ascii_name = row.filename.encode("ascii", "replace").decode().replace("?", "_")
     return Response(content, mimetype=row.content_type, headers={

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound, NotPermitted, Problem, StaleAction, ValidationFailed
+from engine.messages import say
 from engine.routing import ACTIVE_STATES, ANY, CLAIMED, COMPLETED, OPEN, Actor, TaskRef, can_act, can_unclaim, holds
 from engine.store import definitions, notifications, tasks
 from engine.store.models import HumanTask, ProcessDefinition, ProcessInstance, User
@@ -43,7 +44,7 @@ def visible_task(session: Session, task_id: int, actor: Actor) -> HumanTask:
     row = tasks.get(session, task_id)
     if actor.is_admin or actor.login in (row.assignee, row.completed_by) or holds(actor, row.role, row.scope):
         return row
-    raise NotFound(f"没有编号为 {task_id} 的任务", task_id=task_id)
+    raise NotFound(say("task.not_found", id=task_id), task_id=task_id)
 
 
 # -- display helpers ------------------------------------------------------------------------------

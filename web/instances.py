@@ -10,6 +10,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
+from engine.messages import say
 from engine.routing import ACTIVE_STATES, COMPLETED, Actor, holds
 from engine.store import archive_records, audit, definitions, instances, tasks
 from engine.store.models import HumanTask, ProcessDefinition, ProcessInstance
@@ -49,7 +50,7 @@ def _visible(session: Session, instance_id: int, actor: Actor):
     rows = tasks.for_instance(session, instance_id)
     if not can_view_instance(actor, instance, rows, {definition.owner, newest.owner}):
         # The same answer as for an unknown id: another scope's instance ids reveal nothing.
-        raise NotFound(f"没有编号为 {instance_id} 的流程实例", instance_id=instance_id)
+        raise NotFound(say("instance.not_found", id=instance_id), instance_id=instance_id)
     return instance, definition, rows, newest
 
 
@@ -289,7 +290,8 @@ def version_view(session: Session, actor: Actor, instance: ProcessInstance, newe
     plans = engine().migration_plans(session, instance.process_id, [instance.id]) if newest.executable else []
     if plans:
         view["plan"] = plans[0]
-        view["missing"] = "、".join(f"「{step.name or step.element_id}」" for step in plans[0].missing)
+        view["missing"] = t("form.list_separator").join(t("instance.step_quoted", step=step.name or step.element_id)
+                                                        for step in plans[0].missing)
     return view
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, defer
 from werkzeug.datastructures import MultiDict
 
 from engine import DeployResult, Engine, start_data
-from engine.errors import NotFound, NotPermitted, Problem, SmflowError, ValidationFailed
+from engine.errors import NotPermitted, Problem, SmflowError, ValidationFailed
 from engine.routing import Actor
 from engine.store import definitions, instances
 from engine.store.models import BpmnFile, ProcessDefinition
@@ -70,9 +70,7 @@ def visible_version(session: Session, actor: Actor, process_id: str, version: in
     see the process: its diagram and file, and its start and edit pages, do not reveal that it exists."""
     definition = definitions.get_version(session, process_id, version)
     if not may_view(session, actor, versions_of(session, process_id)):
-        # The store's words for a missing process or version (tests/web/test_process_visibility.py compares).
-        suffix = "" if version is None else f" 的第 {version} 版"
-        raise NotFound(f"没有找到流程 '{process_id}'{suffix}, 请先部署", process_id=process_id)
+        raise definitions.not_found(process_id, version)  # tests/web/test_process_visibility.py compares
     return definition
 
 

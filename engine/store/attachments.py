@@ -13,8 +13,9 @@ from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 from sqlalchemy.orm import Session, load_only
 
 from ..errors import NotFound
+from ..messages import say
 from ..routing import CANCELLED, COMPLETED
-from .models import ArchiveRecord, Attachment, HumanTask, InstanceHistory, ProcessInstance
+from .models import ArchiveRecord, Attachment, Event, HumanTask, InstanceHistory, ProcessInstance
 
 
 def add(session: Session, *, task_id: int, instance_id: int, field: str, filename: str, content_type: str,
@@ -30,7 +31,7 @@ def add(session: Session, *, task_id: int, instance_id: int, field: str, filenam
 def get(session: Session, attachment_id: int) -> Attachment:
     row = session.get(Attachment, attachment_id)
     if row is None:
-        raise NotFound(f"没有编号为 {attachment_id} 的附件", attachment_id=attachment_id)
+        raise NotFound(say("attachment.not_found", id=attachment_id), attachment_id=attachment_id)
     return row
 
 
@@ -173,6 +174,20 @@ def _collect_ids(value, found: set[int]) -> None:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def removed_from(session: Session, attachment_id: int) -> list[int]:
+    """The instances whose clean-up removed attachment `attachment_id`: their `attachments_removed` events (written
+    by `remove`'s caller, engine/scheduling.py) list it as {"attachments": [{"id": ..., ...}]}. Those events have an
+    index of their own (migration 0015), so a link to a removed file costs no pass over the audit trail."""
+    if session.bind.dialect.name == "postgresql":
+        names = cast(Event.detail, JSONB).contains({"attachments": [{"id": attachment_id}]})
+    else:
+        item = func.json_each(Event.detail, "$.attachments").table_valued("value").alias("item")
+        names = (exists().select_from(item).where(func.json_extract(item.c.value, "$.id") == attachment_id)
+                 .correlate_except(item))
+    return list(session.scalars(select(Event.instance_id).distinct()
+                                .where(Event.kind == "attachments_removed", Event.instance_id.is_not(None), names)))
 
 
 def remove(session: Session, found: list[Unused]) -> list[Unused]:

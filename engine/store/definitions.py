@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
 from ..errors import NotFound
+from ..messages import say
 from .models import BpmnFile, Event, Grant, ProcessDefinition, ProcessInstance, Role, User
 
 
@@ -36,9 +37,15 @@ def get_version(session: Session, process_id: str, version: int | None) -> Proce
         row = session.scalars(select(ProcessDefinition).where(
             ProcessDefinition.process_id == process_id, ProcessDefinition.version == version)).first()
     if row is None:
-        suffix = "" if version is None else f" 的第 {version} 版"
-        raise NotFound(f"没有找到流程 '{process_id}'{suffix}, 请先部署", process_id=process_id)
+        raise not_found(process_id, version)
     return row
+
+
+def not_found(process_id: str, version: int | None) -> NotFound:
+    """What a missing process (`version` None: any version) or version of it is told."""
+    message = (say("process.not_found", process=process_id) if version is None
+               else say("process.version_not_found", process=process_id, version=version))
+    return NotFound(message, process_id=process_id)
 
 
 def next_version(session: Session, process_id: str) -> int:

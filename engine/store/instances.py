@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, load_only
 
 from ..errors import Conflict, NotFound, StaleAction
+from ..messages import say
 from ..routing import ACTIVE_STATES, CANCELLED, CLAIMED, COMPLETED, OPEN, Actor
 from . import jobs, tasks
 from .models import HumanTask, InstanceHistory, ProcessDefinition, ProcessInstance, User
@@ -17,7 +18,7 @@ from .models import HumanTask, InstanceHistory, ProcessDefinition, ProcessInstan
 def get(session: Session, instance_id: int) -> ProcessInstance:
     row = session.get(ProcessInstance, instance_id)
     if row is None:
-        raise NotFound(f"没有编号为 {instance_id} 的流程实例", instance_id=instance_id)
+        raise NotFound(say("instance.not_found", id=instance_id), instance_id=instance_id)
     return row
 
 

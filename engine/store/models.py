@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -145,6 +146,11 @@ class Event(Base):
     """Append-only audit trail."""
 
     __tablename__ = "event"
+    __table_args__ = (
+        # A link to an uploaded file that was cleaned up says so (attachments.removed_from): those events apart.
+        Index("ix_event_attachments_removed", "instance_id", postgresql_where=text("kind = 'attachments_removed'"),
+              sqlite_where=text("kind = 'attachments_removed'")),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     instance_id: Mapped[int | None] = mapped_column(Integer, index=True)
     task_id: Mapped[int | None] = mapped_column(Integer)

@@ -12,6 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from ..errors import NotFound
+from ..messages import say
 from ..routing import ACTIVE_STATES, ADMIN_ROLE, ANY, CLAIMED, OPEN, Actor
 from .models import HumanTask, ProcessDefinition, ProcessInstance
 
@@ -19,7 +20,7 @@ from .models import HumanTask, ProcessDefinition, ProcessInstance
 def get(session: Session, task_id: int) -> HumanTask:
     row = session.get(HumanTask, task_id)
     if row is None:
-        raise NotFound(f"没有编号为 {task_id} 的任务", task_id=task_id)
+        raise NotFound(say("task.not_found", id=task_id), task_id=task_id)
     return row
 
 
@@ -57,7 +58,7 @@ def get_with_instance(session: Session, task_id: int, for_change: bool = False) 
     found = session.execute(_TASK_WITH_INSTANCE_FOR_CHANGE if for_change else _TASK_WITH_INSTANCE,
                             {"task_id": task_id}).first()
     if found is None:
-        raise NotFound(f"没有编号为 {task_id} 的任务", task_id=task_id)
+        raise NotFound(say("task.not_found", id=task_id), task_id=task_id)
     if for_change:
         _note_locked(session, found[1].id)
     return found[0], found[1]

@@ -64,7 +64,7 @@ def test_a_malformed_multipart_body_in_the_callers_language(app, flow, case, lan
     elif case in TOP:
         assert message == TOP[case][0 if lang else 1]
     else:
-        parts = "The request has 1 problems; nothing was saved" if lang else "请求有 1 处不符合要求, 什么也没有保存"
+        parts = "Problems in the request: 1; nothing was saved" if lang else "请求有 1 处不符合要求, 什么也没有保存"
         assert message == parts
 
 
@@ -79,7 +79,7 @@ def test_a_file_for_a_form_without_file_fields(app, flow, lang, expected):
 
 
 @pytest.mark.parametrize(("lang", "complete", "draft", "row"), [
-    ("en", "The form has 2 problems to fix; nothing was saved", "The draft has 1 problems to fix; nothing was saved",
+    ("en", "Problems to fix in the form: 2; nothing was saved", "Problems to fix in the draft: 1; nothing was saved",
      "销售预测, row 1, 数量(箱): should be a whole number, got 'x'"),
     (None, "表单有 2 处需要修改, 什么也没有保存", "草稿有 1 处需要修改, 什么也没有保存",
      "销售预测 第 1 行 数量(箱): 应为整数, 收到 'x'"),

@@ -53,7 +53,7 @@ def test_every_message_is_in_both_catalogues_the_chinese_as_the_engine_says_it()
 
 @pytest.mark.parametrize(("lang", "expected"), [
     ("en", {"amount": "金额(万元): should be a number, got '12,5'", "purpose": "用途: required",
-            "cell": "明细, row 1, 项目: required", "top": "The form has 3 problems"}),
+            "cell": "明细, row 1, 项目: required", "top": "Problems to fix in the form: 3."}),
     ("zh", {"amount": "金额(万元): 应为数字, 收到 '12,5'", "purpose": "用途: 必填",
             "cell": "明细 第 1 行 项目: 必填", "top": "表单有 3 处需要修改"}),
 ], ids=["en", "zh"])
@@ -159,7 +159,7 @@ def _answer(app, flow, lang: str | None, action: str = "complete", body=None) ->
 
 def test_the_api_answers_422_in_english_after_choosing_english(app, flow):
     body = _answer(app, flow, "en")
-    assert body["error"] == 422 and body["message"] == "The form has 5 problems to fix"
+    assert body["error"] == 422 and body["message"] == "Problems to fix in the form: 5"
     assert {p.get("field"): p["message"] for p in body["problems"]} == {
         "bogus": "The form has no field 'bogus'",
         "amount": "金额(万元): should be a number, got '12,5'",

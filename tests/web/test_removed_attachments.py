@@ -30,7 +30,7 @@ def test_a_given_up_upload_is_removed_and_its_link_answers_404(db_app, auth_for,
     assert [u.id for u in removed.unused] == [draft_id]
 
     gone = client.get(f"/attachments/{draft_id}")
-    assert gone.status_code == 404 and f"没有编号为 {draft_id} 的附件" in gone.get_data(as_text=True)
+    assert gone.status_code == 404 and f"附件 {draft_id} 已被清理" in gone.get_data(as_text=True)  # said why
     assert client.get(f"/attachments/{final_id}").status_code == 200
     auth.login("admin")
     history = client.get(f"/instances/{instance_id}").get_data(as_text=True)
