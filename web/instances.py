@@ -125,7 +125,9 @@ def _choices(session: Session, counts: dict[tuple[str, str], int], query: Instan
 def event_summary(kind: str, detail: dict | None) -> str:
     d = detail or {}
     if kind == "gateway":
-        return f"{d.get('name') or d.get('element_id')} → {'、'.join(d.get('chosen') or [])}"
+        return f"{d.get('name') or d.get('element_id')} → {t('form.list_separator').join(d.get('chosen') or [])}"
+    if kind == "attachments_removed" and d.get("attachments"):  # listed the reader's way (no list: `name`, below)
+        return t("form.list_separator").join(a.get("name") or f"#{a.get('id')}" for a in d["attachments"])
     if kind == "service_task":
         return f"{d.get('element_id')} ({d.get('topic')})"
     if kind == "error":
