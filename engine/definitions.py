@@ -14,6 +14,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from .errors import Problem, ScriptRejected, ValidationFailed
 from .forms import form_expressions, parse_form
+from .messages import say
 from .sandbox import Sandbox, compile_expression, compile_script
 from .spiff_dialect import NSMAP, SmflowParser
 from .timers import cycle_periods
@@ -28,18 +29,18 @@ SUPPORTED_NODES = {
     "exclusiveGateway", "parallelGateway", "inclusiveGateway", "subProcess", "callActivity",
     "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
 }
+# What the engine cannot execute; each is named to the owner by its key deploy.kind.<tag> (engine/messages.py).
 UNSUPPORTED_NODES = {
-    "sendTask": "发送任务", "receiveTask": "接收任务", "businessRuleTask": "业务规则任务 (DMN)",
-    "complexGateway": "复杂网关", "eventBasedGateway": "事件网关", "adHocSubProcess": "自由子流程",
-    "transaction": "事务子流程",
+    "sendTask", "receiveTask", "businessRuleTask", "complexGateway", "eventBasedGateway", "adHocSubProcess",
+    "transaction",
 }
 SUPPORTED_EVENTS = {
     "timerEventDefinition", "errorEventDefinition", "escalationEventDefinition", "signalEventDefinition",
     "terminateEventDefinition",
 }
-EVENT_NAMES = {
-    "messageEventDefinition": "消息事件", "conditionalEventDefinition": "条件事件",
-    "compensateEventDefinition": "补偿事件", "cancelEventDefinition": "取消事件", "linkEventDefinition": "链接事件",
+UNSUPPORTED_EVENTS = {
+    "messageEventDefinition", "conditionalEventDefinition", "compensateEventDefinition", "cancelEventDefinition",
+    "linkEventDefinition",
 }
 
 
@@ -88,21 +89,21 @@ def _support_problems(process, known_topics: set[str] | None) -> list[Problem]:
     for element in process.iter(etree.Element):  # elements only: a comment's or PI's tag is not text
         name = _local(element.tag)
         if element.tag.startswith(BPMN) and name in UNSUPPORTED_NODES:
-            problems.append(_problem(element, f"引擎不能执行{UNSUPPORTED_NODES[name]} ({name})"))
-        elif name in EVENT_NAMES and element.tag.startswith(BPMN):
+            problems.append(_problem(element, say("deploy.cannot_execute", kind=say(f"deploy.kind.{name}"), tag=name)))
+        elif name in UNSUPPORTED_EVENTS and element.tag.startswith(BPMN):
             event = _owner_element(element.getparent())
-            problems.append(_problem(event, f"引擎不能执行{EVENT_NAMES[name]} ({name})"))
+            problems.append(_problem(event, say("deploy.cannot_execute", kind=say(f"deploy.kind.{name}"), tag=name)))
         elif element.tag == BPMN + "serviceTask":
             topic = element.get(CAMUNDA + "topic")
             if not topic:
-                problems.append(_problem(element, '服务任务需要 camunda:type="external" 和 camunda:topic (处理程序名)'))
+                problems.append(_problem(element, say("deploy.service_no_topic")))
             elif known_topics is not None and topic not in known_topics:
                 available = ", ".join(sorted(known_topics))
-                problems.append(_problem(element, f"没有名为 '{topic}' 的处理程序 (可用: {available})"))
+                problems.append(_problem(element, say("deploy.unknown_topic", topic=topic, available=available)))
         elif element.tag == BPMN + "scriptTask":
             fmt = (element.get("scriptFormat") or "python").lower()
             if fmt not in ("python", "py", "text/x-python"):
-                problems.append(_problem(element, f"只支持 Python 脚本, 不支持 '{element.get('scriptFormat')}'"))
+                problems.append(_problem(element, say("deploy.script_format", format=element.get("scriptFormat"))))
     return problems
 
 
@@ -114,17 +115,18 @@ def _expressions(process) -> list[tuple[etree._Element, str, str, bool]]:
             continue
         name, owner = _local(element.tag), _owner_element(element)
         if element.tag == BPMN + "conditionExpression" and (element.text or "").strip():
-            found.append((owner, "条件", element.text, False))
+            found.append((owner, say("deploy.what.condition"), element.text, False))
         elif element.tag == BPMN + "script" and (element.text or "").strip():
-            found.append((owner, "脚本", element.text, True))
+            found.append((owner, say("deploy.what.script"), element.text, True))
         elif name in ("timeDate", "timeDuration", "timeCycle") and element.tag.startswith(BPMN):
-            found.append((owner, "定时器", element.text or "", False))
+            found.append((owner, say("deploy.what.timer"), element.text or "", False))
         elif name in ("loopCardinality", "completionCondition") and (element.text or "").strip():
-            found.append((owner, "多实例", element.text, False))
+            found.append((owner, say("deploy.what.multi_instance"), element.text, False))
         elif element.tag == CAMUNDA + "property" and element.get("name") in ("smflow:scope", "smflow:due"):
             found.append((owner, element.get("name"), element.get("value") or "", False))
         elif element.tag == CAMUNDA + "inputParameter" and not len(element):
-            found.append((owner, f"参数 {element.get('name')}", (element.text or "").strip() or "None", False))
+            found.append((owner, say("deploy.what.parameter", name=element.get("name")),
+                          (element.text or "").strip() or "None", False))
         elif element.tag == BPMN + "userTask":
             form, _ = parse_form(element)
             found.extend((element, what, source, False) for what, source in form_expressions(form))
@@ -137,9 +139,9 @@ def _compile_problems(process) -> list[Problem]:
         try:
             (compile_script if is_script else compile_expression)(source)
         except ScriptRejected as exc:
-            problems.append(_problem(element, f"{what}被沙箱拒绝: {exc.message}"))
+            problems.append(_problem(element, say("deploy.rejected", what=what, reason=exc.message)))
         except (SyntaxError, ValueError) as exc:
-            problems.append(_problem(element, f"{what}有语法错误: {exc}"))
+            problems.append(_problem(element, say("deploy.syntax_error", what=what, error=str(exc))))
     return problems
 
 
@@ -150,8 +152,7 @@ def _form_and_parameter_problems(process) -> list[Problem]:
         problems += [_problem(_owner_element(element), message) for element, message in found]
     for param in process.iter(CAMUNDA + "inputParameter"):
         if len(param):
-            problems.append(_problem(_owner_element(param),
-                                     f"输入参数 '{param.get('name')}' 只能是一个 Python 表达式 (不支持脚本/列表/映射)"))
+            problems.append(_problem(_owner_element(param), say("deploy.input_parameter", name=param.get("name"))))
     return problems
 
 
@@ -160,7 +161,7 @@ def _lane_problems(process) -> list[Problem]:
     if not in_lanes:
         return []
     return [
-        _problem(task, "用户任务不在任何泳道中, 无法确定由哪个角色处理")
+        _problem(task, say("deploy.task_not_in_lane"))
         for task in process.iter(BPMN + "userTask")
         if task.get("id") not in in_lanes and task.getparent() is process
     ]
@@ -175,7 +176,7 @@ def _cycle_problems(process) -> list[Problem]:
             cycle_periods(str(Sandbox().evaluate((cycle.text or "").strip(), {})), datetime.now(UTC))
         except Exception as exc:  # noqa: BLE001 - whatever the expression raises, the owner reads why
             message = exc.message if isinstance(exc, ScriptRejected) else f"{type(exc).__name__}: {exc}"
-            problems.append(_problem(event, f"开始事件的周期无法读取: {message}"))
+            problems.append(_problem(event, say("deploy.bad_cycle", error=message)))
     return problems
 
 
@@ -215,20 +216,21 @@ _MAX_LENGTHS = {"id": 255, "name": 255}
 def _shape_problems(root, processes) -> list[Problem]:
     """A file must be <bpmn:definitions> holding at least one process; ids and names must fit the database."""
     if root.tag != BPMN + "definitions":
-        return [Problem(f"文件的根元素应为 bpmn:definitions, 而不是 {_local(root.tag)}", line=root.sourceline)]
-    problems = [] if processes else [Problem("文件中没有任何流程 (bpmn:process)", line=root.sourceline)]
+        return [Problem(say("deploy.wrong_root", tag=_local(root.tag)), line=root.sourceline)]
+    problems = [] if processes else [Problem(say("deploy.no_process"), line=root.sourceline)]
     for element in root.iter():
         for attribute, limit in _MAX_LENGTHS.items():
             value = element.get(attribute) if isinstance(element.tag, str) else None
             if value is not None and len(value) > limit:
-                problems.append(Problem(f"{_local(element.tag)} 的 {attribute} 超过 {limit} 个字符",
+                too_long = say("deploy.too_long", tag=_local(element.tag), attribute=attribute, limit=limit)
+                problems.append(Problem(too_long,
                                         element_id=(element.get("id") or "")[:40] or None, line=element.sourceline))
     for lane in root.iter(BPMN + "lane"):
         if len(lane.get("name") or "") > 64:  # the lane's name is the task's role
-            problems.append(_problem(lane, "泳道名称 (角色) 超过 64 个字符"))
+            problems.append(_problem(lane, say("deploy.lane_name_too_long")))
     for prop in root.iter(CAMUNDA + "property"):
         if prop.get("name") == "smflow:step" and len(prop.get("value") or "") > 32:
-            problems.append(_problem(_owner_element(prop), "smflow:step 超过 32 个字符"))
+            problems.append(_problem(_owner_element(prop), say("deploy.step_too_long")))
     return problems
 
 
@@ -237,7 +239,7 @@ def parse_bpmn(data: bytes, filename: str | None = None, known_topics: set[str] 
     root = load_xml(data, filename)
     problems = xsd_problems(root)
     if problems:
-        raise ValidationFailed(f"文件不符合 BPMN 2.0 规范 ({len(problems)} 处)", problems, file=filename)
+        raise ValidationFailed(say("deploy.not_bpmn", count=len(problems)), problems, file=filename)
     processes = root.findall(f".//{BPMN}process")
     executable = [p for p in processes if _is_executable(p)]
     problems += _shape_problems(root, processes)
@@ -248,9 +250,9 @@ def parse_bpmn(data: bytes, filename: str | None = None, known_topics: set[str] 
         problems += _cycle_problems(process)
         problems += _lane_problems(process)
     if executable:
-        problems += [_problem(store, "引擎不支持数据存储 (dataStore)") for store in root.iter(BPMN + "dataStore")]
+        problems += [_problem(store, say("deploy.data_store")) for store in root.iter(BPMN + "dataStore")]
     if problems:
-        raise ValidationFailed(f"文件中有 {len(problems)} 处引擎无法执行的内容", problems, file=filename)
+        raise ValidationFailed(say("deploy.problems", count=len(problems)), problems, file=filename)
 
     result = ParsedFile(sha256=hashlib.sha256(data).hexdigest(), processes=[
         ParsedProcess(
@@ -274,7 +276,7 @@ def parse_bpmn(data: bytes, filename: str | None = None, known_topics: set[str] 
                                 element_name=exc.name or None, line=line))
     except (SpiffWorkflowException, LookupError, TypeError, ValueError, AttributeError) as exc:
         # SpiffWorkflow's parser has no element context for these; say what we know.
-        problems.append(Problem(f"无法解析该文件: {type(exc).__name__}: {exc}"))
+        problems.append(Problem(say("deploy.unparsable", error=f"{type(exc).__name__}: {exc}")))
     if problems:
-        raise ValidationFailed(f"文件中有 {len(problems)} 处引擎无法执行的内容", problems, file=filename)
+        raise ValidationFailed(say("deploy.problems", count=len(problems)), problems, file=filename)
     return result

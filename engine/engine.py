@@ -462,7 +462,7 @@ def check_file(engine: Engine, session: Session, data: bytes, filename: str | No
     lane_errors, warnings = lane_roles.lane_problems(load_xml(data, filename), names, staffed)
     if problems or lane_errors:
         if lane_errors or message is None:
-            message = f"文件中有 {len(problems) + len(lane_errors)} 处引擎无法执行的内容"
+            message = say("deploy.problems", count=len(problems) + len(lane_errors))
         raise ValidationFailed(message, problems + lane_errors, file=filename, warnings=warnings)
     return parsed, warnings
 

@@ -83,10 +83,10 @@ def parse_form(node: etree._Element) -> tuple[dict | None, list[tuple[etree._Ele
     for xml_field in form_data.findall(f"{_C}formField"):
         field_id, field_type = xml_field.get("id"), xml_field.get("type") or "string"
         if not field_id:
-            problems.append((xml_field, "表单字段缺少 id"))
+            problems.append((xml_field, say("deploy.form.no_id")))
             continue
         if field_type not in FIELD_TYPES:
-            problems.append((xml_field, f"表单字段 '{field_id}' 的类型 '{field_type}' 不受支持"))
+            problems.append((xml_field, say("deploy.form.bad_type", field=field_id, type=field_type)))
             continue
         field: dict[str, Any] = {"id": field_id, "type": field_type, "label": xml_field.get("label") or field_id}
         if xml_field.get("defaultValue") is not None:
@@ -120,17 +120,18 @@ def parse_form(node: etree._Element) -> tuple[dict | None, list[tuple[etree._Ele
                 try:
                     field[name] = float(config) if name in ("min", "max") else int(config)
                 except (TypeError, ValueError):
-                    problems.append((constraint, f"字段 '{field_id}' 的约束 {name} 需要数字, 而不是 '{config}'"))
+                    problems.append((constraint, say("deploy.form.constraint_number", field=field_id, name=name,
+                                                         config=config)))
             elif name == "required_if":
                 field["required_if"] = config or ""
             else:
-                problems.append((constraint, f"字段 '{field_id}' 的约束 '{name}' 不受支持"))
+                problems.append((constraint, say("deploy.form.unknown_constraint", field=field_id, name=name)))
         if field_type == "table" and not field.get("columns"):
-            problems.append((xml_field, f"表格字段 '{field_id}' 需要 columns 属性"))
+            problems.append((xml_field, say("deploy.form.no_columns", field=field_id)))
         numeric = {c["id"] for c in field.get("columns", []) if c["type"] in NUMBER_TYPES}
         for col_id in field.get("totals", []):
             if col_id not in numeric:
-                problems.append((xml_field, f"表格字段 '{field_id}' 的 totals 列 '{col_id}' 不是数字列"))
+                problems.append((xml_field, say("deploy.form.totals_not_number", field=field_id, column=col_id)))
         fields.append(field)
     return {"fields": fields}, problems
 
@@ -140,9 +141,9 @@ def form_expressions(form: dict | None) -> list[tuple[str, str]]:
     out = []
     for field in (form or {}).get("fields", []):
         if field.get("rows"):
-            out.append((f"表单字段 {field['id']} 的 rows", field["rows"]))
+            out.append((say("deploy.what.form_rows", field=field["id"]), field["rows"]))
         if field.get("required_if"):
-            out.append((f"表单字段 {field['id']} 的 required_if", field["required_if"]))
+            out.append((say("deploy.what.form_required_if", field=field["id"]), field["required_if"]))
     return out
 
 

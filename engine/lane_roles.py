@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .errors import Problem
+from .messages import say
 from .spiff_dialect import NSMAP
 
 BPMN = "{{{}}}".format(NSMAP["bpmn"])
@@ -40,13 +41,13 @@ def lane_problems(root, role_names: Mapping[str, str], staffed: set[str]) -> tup
     for lane in _task_lanes(root):
         name = (lane.get("name") or "").strip()
         if not name:
-            errors.append(_problem(lane, "泳道没有名称: 泳道名称就是处理其中任务的角色"))
+            errors.append(_problem(lane, say("deploy.lane_no_name")))
             continue
         if role_names and name not in role_names:
-            known = "、".join(sorted(set(role_names.values())))
-            errors.append(_problem(lane, f"泳道「{name}」不是已知的角色 (已知角色: {known})"))
+            known = sorted(set(role_names.values()))
+            errors.append(_problem(lane, say("deploy.lane_unknown_role", lane=name, known=known)))
             continue
         role = role_names.get(name, name)
         if role not in staffed:
-            warnings.append(_problem(lane, f"泳道「{name}」的角色 {role} 目前没有任何用户, 其中的任务将无人处理"))
+            warnings.append(_problem(lane, say("deploy.lane_unstaffed", lane=name, role=role)))
     return errors, warnings

@@ -7,6 +7,7 @@ import re
 from lxml import etree
 
 from .errors import Problem, ValidationFailed
+from .messages import say
 
 MAX_BYTES = 5 * 1024 * 1024
 _DOCTYPE = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -28,27 +29,27 @@ def _refuse(message: str, problem: str, filename: str | None, line: int | None =
 def load_xml(data: bytes, filename: str | None = None) -> etree._Element:
     """Parse `data` as XML after refusing what could harm the parser; raises ValidationFailed."""
     if len(data) > MAX_BYTES:
-        _refuse(f"文件过大 ({len(data) / 1024 / 1024:.1f} MiB), 上限为 5 MiB", "文件超过 5 MiB", filename)
+        _refuse(say("deploy.too_big", size=f"{len(data) / 1024 / 1024:.1f}"), say("deploy.too_big_problem"), filename)
     # UTF-16 files would hide the DOCTYPE from a byte search; BPMN tools write UTF-8 or ASCII-compatible text.
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        _refuse("不支持 UTF-16 编码的文件, 请保存为 UTF-8", "UTF-16 编码", filename)
+        _refuse(say("deploy.utf16"), say("deploy.utf16_problem"), filename)
     # Only UTF-8 is read: an encoding such as UTF-16 without a byte-order mark, UTF-32 or UTF-7 would let a
     # DOCTYPE through a search of the raw bytes.
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        _refuse("文件不是 UTF-8 编码 (BPMN 文件请保存为 UTF-8)", f"第 {exc.start} 字节不是合法的 UTF-8", filename, line)
+        _refuse(say("deploy.not_utf8"), say("deploy.not_utf8_problem", byte=exc.start), filename, line)
     text = text.removeprefix("\ufeff")
     match = _DOCTYPE.search(text)
     if match:
         line = text[: match.start()].count("\n") + 1
-        _refuse("文件包含 DOCTYPE 或实体声明, 出于安全原因被拒绝", "不允许 DOCTYPE / ENTITY", filename, line)
+        _refuse(say("deploy.doctype"), say("deploy.doctype_problem"), filename, line)
     try:
         root = etree.fromstring(data, parser=_xml_parser())
     except etree.XMLSyntaxError as exc:
-        problems = [Problem(f"XML 格式错误: {exc.msg}", line=exc.lineno)]
-        raise ValidationFailed("文件不是格式正确的 XML", problems, file=filename) from None
+        problems = [Problem(say("deploy.xml_error", error=exc.msg), line=exc.lineno)]
+        raise ValidationFailed(say("deploy.not_xml"), problems, file=filename) from None
     if root.getroottree().docinfo.internalDTD is not None:  # a second line of defence; the search above refuses it
-        _refuse("文件包含 DOCTYPE 或实体声明, 出于安全原因被拒绝", "不允许 DOCTYPE / ENTITY", filename)
+        _refuse(say("deploy.doctype"), say("deploy.doctype_problem"), filename)
     return root

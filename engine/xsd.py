@@ -11,6 +11,7 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH
 from SpiffWorkflow.bpmn.parser.node_parser import DEFAULT_NSMAP
 
 from .errors import Problem
+from .messages import say
 
 
 @lru_cache(maxsize=1)
@@ -38,5 +39,5 @@ def xsd_problems(root: etree._Element) -> list[Problem]:
             by_line[element.sourceline] = element.get("id")
     for error in schema.error_log:
         element_id = by_line.get(error.line)
-        problems.append(Problem(f"不符合 BPMN 2.0 规范: {error.message}", element_id=element_id, line=error.line))
+        problems.append(Problem(say("deploy.xsd_error", error=error.message), element_id=element_id, line=error.line))
     return problems

@@ -16,7 +16,7 @@ from engine.store.models import BpmnFile
 from .app import db, engine
 from .auth import login_required
 from .errors import status_for
-from .i18n import t
+from .i18n import localized, problem_text, t
 from .processes import check_may_deploy, deploy_checked, deploy_message, may_upload, visible_version
 
 bp = Blueprint("modeler", __name__, url_prefix="/processes")
@@ -104,14 +104,14 @@ def new_diagram():
 
 
 def _problem(p: Problem) -> dict:
-    return {"element_id": p.element_id, "element_name": p.element_name, "line": p.line, "message": p.message}
+    return {"element_id": p.element_id, "element_name": p.element_name, "line": p.line, "message": problem_text(p)}
 
 
 def _failure_body(exc: SmflowError) -> dict:
     """A refused validation or deployment: the message and, for a bad file, every error and warning."""
     if not isinstance(exc, ValidationFailed):
-        return {"ok": False, "message": exc.message, "problems": [], "warnings": []}
-    return {"ok": False, "message": exc.message, "problems": [_problem(p) for p in exc.problems],
+        return {"ok": False, "message": localized(exc.message), "problems": [], "warnings": []}
+    return {"ok": False, "message": localized(exc.message), "problems": [_problem(p) for p in exc.problems],
             "warnings": [_problem(p) for p in exc.context.get("warnings") or []]}
 
 

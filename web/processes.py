@@ -19,7 +19,7 @@ from engine.store.models import BpmnFile, ProcessDefinition
 from .app import db, engine, tx
 from .auth import login_required
 from .errors import status_for
-from .i18n import localized, localtime, t
+from .i18n import localized, localtime, problem_text, t
 from .inbox import user_name
 
 bp = Blueprint("processes", __name__, url_prefix="/processes")
@@ -171,7 +171,7 @@ def _index(problems: list[Problem] | None = None, deploy_error: str | None = Non
     return render_template("processes/index.html", processes=process_listing(session, g.actor),
                            can_upload=may_upload(session, g.actor), problems=problems or [],
                            warnings=warnings or [], deploy_error=deploy_error, refused_xml=shown,
-                           refused_marks={"smflow-problem": marked,
+                           problem_text=problem_text, refused_marks={"smflow-problem": marked,
                                           "smflow-warning": [w.element_id for w in warnings or [] if w.element_id]},
                            ), status
 
@@ -192,13 +192,13 @@ def deploy():
     try:
         results = deploy_checked(data, upload.filename, g.actor)
     except ValidationFailed as exc:
-        message = t("processes.deploy_failed", file=upload.filename, message=exc.message)
+        message = t("processes.deploy_failed", file=upload.filename, message=localized(exc.message))
         return _index(problems=exc.problems, deploy_error=message, status=422,
                       warnings=exc.context.get("warnings"), refused=data)
     for r in results:
         flash(deploy_message(r), "success")
     for w in results[0].warnings if results else ():
-        flash(t("processes.warning", element=w.element_name or w.element_id or "", message=w.message), "warning")
+        flash(t("processes.warning", element=w.element_name or w.element_id or "", message=problem_text(w)), "warning")
     return redirect(url_for("processes.index"))
 
 
