@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import signal
 import subprocess
@@ -91,3 +92,13 @@ def post_multipart(client, path: str, data: dict, headers: dict | None = None):
     finally:
         environ["wsgi.input"].close()
         builder.close()
+
+
+def in_lang(auth, lang: str) -> None:
+    """Choose the session's language as the page's switch does (POST /lang/<lang>)."""
+    auth.post(f"/lang/{lang}", {"next": "/"})
+
+
+def page_text(response) -> str:
+    """A response's HTML with its entities read back: the text as a person reads it."""
+    return html.unescape(response.get_data(as_text=True))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from test_api_attachments import PDF, ROWS, Api, _forecast
-from test_messages_in_english import _in_lang, _page
+from testkit import in_lang, page_text
 
 from engine.store.models import Attachment
 
@@ -117,11 +117,11 @@ def test_an_attachment_link_i_may_not_follow(app, client, auth, flow, lang, expe
     assert Api(app, "sh").multipart(elsewhere, {}, {"basis": ("上海.pdf", PDF)}, action="draft").status_code == 200
     foreign = flow.tx(lambda s: s.query(Attachment).one().id)
     auth.login("bj")  # may not see the Shanghai instance: the answer for a missing attachment
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     for attachment_id in (foreign, 999999):
         response = client.get(f"/attachments/{attachment_id}")
         assert response.status_code == 404
-        assert expected.format(id=attachment_id) in _page(response)
+        assert expected.format(id=attachment_id) in page_text(response)
 
 
 @pytest.mark.parametrize(("lang", "not_json", "start_body"), [
@@ -133,7 +133,7 @@ def test_an_attachment_link_i_may_not_follow(app, client, auth, flow, lang, expe
 ])
 def test_a_body_that_is_not_what_the_api_needs(client, auth, lang, not_json, start_body):
     auth.login("bj")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     refused = client.post("/api/notifications/read", data="[1]", content_type="application/json",
                           headers={"X-CSRF-Token": auth.token()})
     assert refused.status_code == 422 and refused.get_json()["message"] == not_json

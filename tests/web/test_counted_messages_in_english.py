@@ -8,8 +8,8 @@ import re
 import pytest
 from test_api_attachments import FORECAST, ROWS, Api
 from test_api_messages_in_english import _in
-from test_messages_in_english import _catalogue, _field, _in_lang, _page
-from testkit import edit
+from test_messages_in_english import _catalogue, _field
+from testkit import edit, in_lang, page_text
 
 from engine.messages import TEXTS
 
@@ -22,11 +22,11 @@ from engine.messages import TEXTS
 def test_one_problem_on_the_task_page(client, auth, flow, lang, top, field):
     task_id = flow.open_task(flow.start())
     auth.login("bj")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     response = auth.post(f"/tasks/{task_id}/complete", {"f.amount": "12.5", "f.purpose": "",
                                                         "f.lines.0.item": "场地", "f.lines.0.cost": "12.5"})
     assert response.status_code == 422
-    text = _page(response)
+    text = page_text(response)
     assert top in text and field in _field(text, "purpose")
     assert not re.search(r"\b1 problems\b", text)
 

@@ -12,8 +12,9 @@ import json
 import re
 
 import pytest
-from test_messages_in_english import _catalogue, _in_lang, _page
+from test_messages_in_english import _catalogue
 from test_migration_pages import OWNED, RENAMED
+from testkit import in_lang, page_text
 
 from engine import HandlerFailed
 
@@ -33,8 +34,8 @@ def one_older(flow):
 def test_one_running_instance_in_the_library(client, auth, flow, lang, running):
     flow.start()
     auth.login("admin")
-    _in_lang(auth, lang)
-    text = _page(client.get("/processes/"))
+    in_lang(auth, lang)
+    text = page_text(client.get("/processes/"))
     section = text[text.index('id="process-approval"'):]
     assert running in section and not re.search(r"\b1 running instances\b", section)
 
@@ -47,10 +48,10 @@ MOVED = {"en": "Instances moved to version 3: {id} (1 in all)", "zh": "已将 1 
 @pytest.mark.parametrize("lang", LANGS)
 def test_one_instance_in_the_dry_run_and_moved(client, auth, one_older, lang):
     auth.login("finance")
-    _in_lang(auth, lang)
-    text = _page(client.get("/processes/approval/migrate"))
+    in_lang(auth, lang)
+    text = page_text(client.get("/processes/approval/migrate"))
     assert DRY_RUN[lang] in text and not re.search(r"\b1 instances\b", text)
-    moved = _page(auth.post("/processes/approval/migrate", {"all": "1"}, follow_redirects=True))
+    moved = page_text(auth.post("/processes/approval/migrate", {"all": "1"}, follow_redirects=True))
     assert MOVED[lang].format(id=one_older) in moved and not re.search(r"\b1 instances\b", moved)
 
 
@@ -63,8 +64,8 @@ def test_a_service_task_tried_once_on_the_instance_page(client, auth, flow, lang
     instance_id, review_id = flow.request_done()
     flow.complete(review_id, "rm_huabei", {"decision": "approve"})
     auth.login("rm_huabei")
-    _in_lang(auth, lang)
-    text = _page(client.get(f"/instances/{instance_id}"))
+    in_lang(auth, lang)
+    text = page_text(client.get(f"/instances/{instance_id}"))
     jobs = text[text.index('<section class="problems">'):]
     assert f"<strong>archive</strong>: 档案库维护中 · {attempts} ·" in jobs[:jobs.index("</section>")]
 
@@ -80,7 +81,7 @@ MODELER = {  # the modeler's messages with a count, filled in for one as the pag
 @pytest.mark.parametrize("lang", LANGS)
 def test_the_modelers_counted_messages(client, auth, lang):
     auth.login("admin")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     text = client.get("/processes/approval/1/edit").get_data(as_text=True)
     messages = json.loads(html.unescape(re.search(r"data-messages='([^']*)'", text).group(1)))
     assert {key: messages[key].format(n=1) for key in MODELER[lang]} == MODELER[lang]

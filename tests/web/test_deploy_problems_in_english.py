@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from test_messages_in_english import _in_lang, _page
-from testkit import broken
+from testkit import broken, in_lang, page_text
 
 from engine.store.models import Grant, Role
 
@@ -74,10 +73,10 @@ def _problem_cells(text: str) -> list[str]:
 @pytest.mark.parametrize("lang", LANGS)
 def test_the_upload_form_lists_the_problems_in_the_page_language(client, auth, lang):
     auth.login("admin")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     response = _upload(auth, _bad_file(), "坏文件.bpmn")
     assert response.status_code == 422
-    text = _page(response)
+    text = page_text(response)
     assert BAD[lang]["top"] in text
     cells = _problem_cells(text)
     assert len(cells) == 5
@@ -92,9 +91,9 @@ def test_the_upload_form_lists_the_problems_in_the_page_language(client, auth, l
                                                 (EMPTY_FILE, NO_PROCESS)], ids=["not_xml", "not_bpmn", "no_process"])
 def test_a_file_that_is_no_bpmn_on_the_upload_form_and_in_the_modeler(client, auth, lang, data, expected):
     auth.login("admin")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     top, problem = expected[lang]
-    text = _page(_upload(auth, data, "x.bpmn"))
+    text = page_text(_upload(auth, data, "x.bpmn"))
     assert top in text and problem in text
     for url in ("/processes/validate", "/processes/deploy-xml"):
         answer = _post_xml(client, auth, url, data).get_json()
@@ -105,7 +104,7 @@ def test_a_file_that_is_no_bpmn_on_the_upload_form_and_in_the_modeler(client, au
 @pytest.mark.parametrize("lang", LANGS)
 def test_the_modeler_says_element_problems_in_the_page_language(client, auth, lang):
     auth.login("admin")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     answer = _post_xml(client, auth, "/processes/validate", _bad_file()).get_json()
     assert answer["ok"] is False
     assert answer["message"] == BAD[lang]["top"].split(": ", 1)[1]
@@ -119,16 +118,16 @@ def test_lanes_against_the_organisation_in_the_page_language(client, auth, flow,
     flow.tx(lambda s: [s.delete(g) for g in s.scalars(select(Grant).where(Grant.role == "大区经理"))])
     flow.tx(lambda s: s.add_all([Role(name=n, aliases=[]) for n in ("办事处", "大区经理", "财务部")]))
     auth.login("admin")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     answer = _post_xml(client, auth, "/processes/validate", APPROVAL).get_json()
     assert answer["ok"] is True and [w["message"] for w in answer["warnings"]] == [UNSTAFFED[lang]]
     renamed = APPROVAL.replace('name="办事处"'.encode(), 'name="区域经理"'.encode())
     answer = _post_xml(client, auth, "/processes/validate", renamed).get_json()
     assert [p["message"] for p in answer["problems"]] == [UNKNOWN_ROLE[lang]]
     assert [w["message"] for w in answer["warnings"]] == [UNSTAFFED[lang]]
-    text = _page(_upload(auth, renamed, "approval.bpmn"))
+    text = page_text(_upload(auth, renamed, "approval.bpmn"))
     assert UNKNOWN_ROLE[lang] in text and UNSTAFFED[lang] in text
     # a deployed file's warning, flashed on the processes page
     changed = APPROVAL.replace("1 提交".encode(), "1 填写".encode())
     assert _upload(auth, changed, "approval.bpmn").status_code == 302
-    assert UNSTAFFED[lang] in _page(client.get("/processes/"))
+    assert UNSTAFFED[lang] in page_text(client.get("/processes/"))

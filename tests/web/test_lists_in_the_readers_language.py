@@ -8,9 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from test_messages_in_english import _in_lang, _page
 from test_migration_pages import OWNED, RENAMED
-from testkit import edit
+from testkit import edit, in_lang, page_text
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 PARALLEL = (FIXTURES / "parallel.bpmn").read_bytes()
@@ -46,8 +45,8 @@ def test_the_steps_a_newer_version_lacks_on_the_migration_page(client, auth, flo
     instance_id = flow.tx(lambda s: engine.start(s, "parallel", "admin", {}))  # at both of its steps
     flow.tx(lambda s: engine.deploy(s, PARALLEL_RENUMBERED, "parallel.bpmn", "admin"))
     auth.login("admin")
-    _in_lang(auth, lang)
-    text = _page(client.get("/processes/parallel/migrate"))
+    in_lang(auth, lang)
+    text = page_text(client.get("/processes/parallel/migrate"))
     row = text[text.index(f'id="plan-{instance_id}"'):]
     assert MISSING[lang] in _plain(row[:row.index("</tr>")])
 
@@ -58,8 +57,8 @@ def test_the_paths_a_gateway_chose_in_the_history(client, auth, flow, lang):
     instance_id, review_id = flow.request_done()
     flow.complete(review_id, "rm_huabei", {"decision": "approve"})
     auth.login("rm_huabei")
-    _in_lang(auth, lang)
-    text = _page(client.get(f"/instances/{instance_id}"))
+    in_lang(auth, lang)
+    text = page_text(client.get(f"/instances/{instance_id}"))
     summaries = re.findall(r'<b class="ev-kind">[^<]*</b> <span class="ev-summary">([^<]*)</span>', text)
     assert CHOSEN[lang] in summaries
 
@@ -69,7 +68,7 @@ def test_what_changed_in_an_element_on_the_compare_page(client, auth, flow, lang
     flow.tx(lambda s: flow.services.engine.deploy(s, OWNED, "approval.bpmn", "admin"))
     flow.tx(lambda s: flow.services.engine.deploy(s, RENAMED, "approval.bpmn", "finance"))
     auth.login("bj")
-    _in_lang(auth, lang)
-    text = _page(client.get("/processes/approval/compare?a=1&b=3"))
+    in_lang(auth, lang)
+    text = page_text(client.get("/processes/approval/compare?a=1&b=3"))
     review = re.search(r'data-element-id="review">(.*?)</li>', text, re.S).group(1)
     assert CHANGED[lang] in _plain(review)

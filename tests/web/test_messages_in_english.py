@@ -4,7 +4,6 @@ people's names stay as written."""
 
 from __future__ import annotations
 
-import html
 import io
 import re
 from pathlib import Path
@@ -12,7 +11,7 @@ from string import Formatter
 
 import pytest
 from babel.messages.pofile import read_po
-from testkit import post_multipart
+from testkit import in_lang, page_text, post_multipart
 
 from engine.messages import TEXTS
 from web.i18n import catalogues
@@ -28,14 +27,6 @@ def _catalogue(lang: str) -> dict[str, str]:
 
 def _names(text: str) -> set[str]:
     return {name for _, name, _, _ in Formatter().parse(text) if name}
-
-
-def _in_lang(auth, lang: str) -> None:
-    auth.post(f"/lang/{lang}", {"next": "/"})
-
-
-def _page(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def _field(text: str, field_id: str) -> str:
@@ -60,10 +51,10 @@ def test_every_message_is_in_both_catalogues_the_chinese_as_the_engine_says_it()
 def test_task_page_says_the_problems_in_the_page_language(client, auth, flow, lang, expected):
     task_id = flow.open_task(flow.start())
     auth.login("bj")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     response = auth.post(f"/tasks/{task_id}/complete", BAD_REQUEST)
     assert response.status_code == 422
-    text = _page(response)
+    text = page_text(response)
     assert expected["top"] in text
     assert expected["amount"] in _field(text, "amount") and 'value="12,5"' in text
     assert expected["purpose"] in _field(text, "purpose")
@@ -76,10 +67,10 @@ def test_task_page_says_the_problems_in_the_page_language(client, auth, flow, la
 def test_number_bounds_and_a_bad_row_cell_in_english(client, auth, flow):
     task_id = flow.open_task(flow.start())
     auth.login("bj")
-    _in_lang(auth, "en")
+    in_lang(auth, "en")
     response = auth.post(f"/tasks/{task_id}/complete", {"f.amount": "600", "f.purpose": "会议",
                                                         "f.lines.0.item": "场地", "f.lines.0.cost": "x"})
-    text = _page(response)
+    text = page_text(response)
     assert "金额(万元): must not be more than 500" in _field(text, "amount")
     cell = re.search(r'name="f\.lines\.0\.cost".*?</td>', text, re.S).group(0)
     assert "明细, row 1, 金额(万元): should be a number, got 'x'" in cell
@@ -110,10 +101,10 @@ def test_a_refused_file_and_a_table_row_problem_in_the_page_language(client, aut
                                                                     row_message):
     task_id = _forecast_task(flow)
     auth.login("bj")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     response = _upload(auth, task_id, "计划.exe", b"MZ\x90\x00")
     assert response.status_code == 422
-    text = _page(response)
+    text = page_text(response)
     assert file_message in _field(text, "basis")
     assert row_message in re.search(r'name="f\.forecast\.0\.qty".*?</td>', text, re.S).group(0)
 
@@ -126,8 +117,8 @@ def test_a_refused_file_and_a_table_row_problem_in_the_page_language(client, aut
 def test_every_kind_of_refused_file_in_english(client, auth, flow, name, content, message):
     task_id = _forecast_task(flow)
     auth.login("bj")
-    _in_lang(auth, "en")
-    text = _page(_upload(auth, task_id, name, content))
+    in_lang(auth, "en")
+    text = page_text(_upload(auth, task_id, name, content))
     assert message in _field(text, "basis")
 
 
@@ -204,21 +195,21 @@ def test_a_task_someone_else_completed_first_says_so_in_english(client, auth, fl
     task_id = flow.open_task(flow.start())
     flow.complete(task_id, "bj", {"amount": 1, "purpose": "x", "lines": []})
     auth.login("bj")
-    _in_lang(auth, "en")
+    in_lang(auth, "en")
     response = auth.post(f"/tasks/{task_id}/complete", {"f.amount": "2", "f.purpose": "y"})
     assert response.status_code == 409
-    assert "This task was completed by 宋晓东 (bj) at 2027-04-02 09:00" in _page(response)
+    assert "This task was completed by 宋晓东 (bj) at 2027-04-02 09:00" in page_text(response)
     refused = auth.api_post(f"/api/tasks/{task_id}/unclaim")
     assert refused.status_code == 403 and refused.get_json()["message"] == "This task is not claimed"
-    _in_lang(auth, "zh")
+    in_lang(auth, "zh")
     assert auth.api_post(f"/api/tasks/{task_id}/unclaim").get_json()["message"] == "该任务未被认领"
 
 
 def test_a_business_key_already_taken_is_said_in_english(client, auth, flow):
     flow.start(key="2027-04")
     auth.login("bj")
-    _in_lang(auth, "en")
+    in_lang(auth, "en")
     response = auth.post("/processes/approval/start", {"business_key": "2027-04", "d.0.key": "office",
                                                        "d.0.value": "华北/北京办事处"})
     assert response.status_code == 409
-    assert "The process 'approval' already has an instance with the business key '2027-04'" in _page(response)
+    assert "The process 'approval' already has an instance with the business key '2027-04'" in page_text(response)

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import pytest
 from test_instance_migrate import APPROVAL, OWNED, RENAMED, REQUEST, deploy, without_request_task
-from test_messages_in_english import _in_lang, _page
-from testkit import edit
+from testkit import edit, in_lang, page_text
 
 
 def _flashed_after(client, auth, url: str, back: str, data: dict | None = None) -> str:
     """POST to `url`, then the page it returns to, with the messages it flashed."""
     response = auth.post(url, data)
     assert response.status_code == 302 and response.headers["Location"] == back
-    return _page(client.get(back))
+    return page_text(client.get(back))
 
 
 @pytest.mark.parametrize(("lang", "expected"), [
@@ -25,7 +24,7 @@ def test_moving_an_instance_already_on_the_newest_version(client, auth, flow, la
     instance_id = flow.start()
     deploy(flow, RENAMED)
     auth.login("admin")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     page = f"/instances/{instance_id}"
     assert auth.post(f"{page}/migrate").status_code == 302
     text = _flashed_after(client, auth, f"{page}/migrate", page)  # the second click, an old tab
@@ -42,7 +41,7 @@ def test_moving_an_ended_instance(client, auth, flow, lang, expected):
     flow.complete(flow.open_task(finished), "rm_huabei", {"decision": "approve"})
     deploy(flow, RENAMED)
     auth.login("admin")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     page = f"/instances/{finished}"
     assert expected.format(id=finished) in _flashed_after(client, auth, f"{page}/migrate", page)
 
@@ -60,7 +59,7 @@ def test_an_instance_at_a_step_the_new_version_lacks_on_both_pages(client, auth,
     deploy(flow, OWNED)
     deploy(flow, without_request_task(), "finance")
     auth.login("admin")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     expected = MISSING[lang].format(id=instance_id)
     page = f"/instances/{instance_id}"
     assert expected in _flashed_after(client, auth, f"{page}/migrate", page)  # forced anyway
@@ -76,6 +75,6 @@ def test_moving_to_a_view_only_newest_version(client, auth, flow, lang, expected
     running = flow.start()
     deploy(flow, edit(APPROVAL, ('isExecutable="true"', 'isExecutable="false"')))
     auth.login("admin")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     page = f"/instances/{running}"
     assert expected in _flashed_after(client, auth, f"{page}/migrate", page)

@@ -8,12 +8,11 @@ How a given-up upload is removed: tests/web/test_removed_attachments.py.
 
 from __future__ import annotations
 
-import html
 import re
 
 import pytest
 from test_task_page import _forecast, _upload
-from testkit import ApprovalFlow
+from testkit import ApprovalFlow, in_lang, page_text
 
 CLEANED = {"en": "Attachment {id} was cleaned up: its task has ended and nothing in the process refers to it",
            "zh": "附件 {id} 已被清理: 它所属的任务已结束, 且流程中没有任何地方引用它"}
@@ -43,12 +42,12 @@ def _reader(app, auth_for, login: str, lang: str):
     client = app.test_client()
     auth = auth_for(client)
     auth.login(login)
-    auth.post(f"/lang/{lang}", {"next": "/"})
+    in_lang(auth, lang)
 
     def said(attachment_id: int) -> str:
         response = client.get(f"/attachments/{attachment_id}")
         assert response.status_code == 404
-        return html.unescape(response.get_data(as_text=True))
+        return page_text(response)
 
     return said
 

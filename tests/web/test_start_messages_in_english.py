@@ -8,8 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_messages_in_english import _in_lang, _page
-from testkit import edit
+from testkit import edit, in_lang, page_text
 
 from engine.store import org
 
@@ -28,10 +27,10 @@ PAGES = ("/processes/approval/start", "/start/approval")
 @pytest.mark.parametrize("url", PAGES, ids=["processes", "start"])
 def test_start_data_outside_my_scopes_on_both_start_pages(client, auth, lang, url):
     auth.login("bj")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     response = auth.post(url, {"business_key": "K-1", "d.0.key": "office", "d.0.value": FOREIGN})
     assert response.status_code == 422
-    text = _page(response)
+    text = page_text(response)
     assert REFUSED[lang] in text
     assert ("初始数据" in text) == (lang == "zh")
 
@@ -44,13 +43,13 @@ def test_two_refused_fields_and_several_scopes_in_english(client, auth, flow):
     auth.login("bj")
     posted = {"business_key": "K-2", "d.0.key": "office", "d.0.value": "华南/广州办事处",
               "d.1.key": "region", "d.1.value": "华南"}
-    _in_lang(auth, "en")
-    text = _page(auth.post("/start/approval", posted))
+    in_lang(auth, "en")
+    text = page_text(auth.post("/start/approval", posted))
     assert ("The start data “office” decides where in the organisation tasks go; its value '华南/广州办事处' is "
             "outside your scopes. The start data “region” decides where in the organisation tasks go; its value "
             "'华南' is outside your scopes (your scopes: 华东, 华北/北京办事处, and the scopes under them)") in text
-    _in_lang(auth, "zh")
-    text = _page(auth.post("/start/approval", posted))
+    in_lang(auth, "zh")
+    text = page_text(auth.post("/start/approval", posted))
     assert ("初始数据「office」决定任务发往的组织范围, 其值 '华南/广州办事处' 不在您的权限范围内; "
             "初始数据「region」决定任务发往的组织范围, 其值 '华南' 不在您的权限范围内 "
             "(您的范围: 华东、华北/北京办事处, 及其下级范围)") in text
@@ -66,7 +65,7 @@ def test_the_api_says_it_too_with_a_company_wide_starter(client, auth, flow, lan
     flow.tx(lambda s: org.grant(s, "bj", "办事处", "*"))  # any office is theirs now, but no scope is not one
     auth.login("bj")
     if lang:
-        _in_lang(auth, lang)
+        in_lang(auth, lang)
     response = auth.api_post("/api/instances", {"process_id": "approval", "data": {"office": None}})
     assert response.status_code == 422
     body = response.get_json()
@@ -81,12 +80,12 @@ def test_the_api_says_it_too_with_a_company_wide_starter(client, auth, flow, lan
 ])
 def test_a_system_field_in_the_start_data(client, auth, lang, expected):
     auth.login("bj")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     response = auth.post("/start/approval", {"business_key": "K-3", "d.0.key": "office",
                                              "d.0.value": "华北/北京办事处", "d.1.key": "started_by",
                                              "d.1.value": "boss"})
     assert response.status_code == 422
-    assert expected in _page(response)
+    assert expected in page_text(response)
 
 
 @pytest.mark.parametrize(("lang", "expected"), [
@@ -95,11 +94,11 @@ def test_a_system_field_in_the_start_data(client, auth, lang, expected):
 ])
 def test_a_business_key_with_a_control_character(client, auth, lang, expected):
     auth.login("bj")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     response = auth.post("/processes/approval/start", {"business_key": "K\x074", "d.0.key": "office",
                                                        "d.0.value": "华北/北京办事处"})
     assert response.status_code == 422
-    assert expected in _page(response)
+    assert expected in page_text(response)
 
 
 def _nested(depth: int) -> list:
@@ -132,7 +131,7 @@ def test_the_api_says_the_engines_refusals_in_english_after_choosing_english(cli
     body, english, chinese = ENGINE_REFUSALS[refusal]
     auth.login("bj")
     for lang, (message, problems) in (("en", english), ("zh", chinese)):
-        _in_lang(auth, lang)
+        in_lang(auth, lang)
         response = auth.api_post("/api/instances", body)
         assert response.status_code == 422, lang
         answer = response.get_json()
