@@ -9,9 +9,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_messages_in_english import _in_lang, _page
 from test_task_page import _forecast, _upload
-from testkit import ApprovalFlow
+from testkit import ApprovalFlow, in_lang, page_text
 
 from engine.store import audit
 
@@ -22,7 +21,7 @@ LINE = r'<b class="ev-kind">{kind}</b> <span class="ev-summary">([^<]*)</span>'
 
 
 def _removed_lines(client, instance_id: int, lang: str) -> list[str]:
-    text = _page(client.get(f"/instances/{instance_id}"))
+    text = page_text(client.get(f"/instances/{instance_id}"))
     return re.findall(LINE.format(kind=REMOVED[lang]), text)
 
 
@@ -40,7 +39,7 @@ def test_the_removed_files_are_listed_in_the_readers_language(db_app, auth_for, 
     assert len(flow.tx(lambda s: flow.services.engine.remove_unused_attachments(s)).unused) == 2
 
     auth.login("admin")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     assert _removed_lines(client, instance_id, lang) == [NAMES[lang]]
 
 
@@ -53,5 +52,5 @@ def test_an_event_without_the_list_shows_its_names(db_app, auth_for, clock, lang
     client = db_app.test_client()
     auth = auth_for(client)
     auth.login("admin")
-    _in_lang(auth, lang)
+    in_lang(auth, lang)
     assert _removed_lines(client, instance_id, lang) == ["旧稿.pdf、旧表.xlsx"]
