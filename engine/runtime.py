@@ -158,12 +158,17 @@ def _keep_finished_task_dicts(registry) -> None:
 
 
 def _keep_key(task) -> tuple | None:
-    """What a finished task's kept dict depends on; None for a task whose dict is not kept."""
+    """What a task's kept dict depends on; None for a task whose dict is not kept."""
     parent = task.parent
-    if task._state not in _FINISHED or (parent is not None and parent._state not in _FINISHED):
-        return None
-    return (task._state, task.last_state_change, task.task_spec.name, len(task._children), task.triggered,
-            id(task.data), None if parent is None else id(parent.data))
+    if task._state in _FINISHED and (parent is None or parent._state in _FINISHED):
+        return (task._state, task.last_state_change, task.task_spec.name, len(task._children), task.triggered,
+                id(task.data), None if parent is None else id(parent.data))
+    if not task.data and not task.internal_data:
+        # A task not reached yet (predicted ahead): with no data of its own, its dict holds only which of its
+        # parent's names it lacks (SpiffWorkflow's delta). A 20-step process has a dozen of these at every step.
+        return (task._state, task.last_state_change, task.task_spec.name, tuple(task._children), task.triggered,
+                task._parent, None if parent is None else tuple(parent.data))
+    return None
 
 
 def _kept_dict(task) -> dict | None:

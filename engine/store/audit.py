@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .driver_statements import RowsInsert
 from .models import Event
 
 # A Core INSERT, not an ORM object: events are never read back or changed in the unit of work that writes
 # them, and the ORM's flush costs several times the statement itself (see bench/README.md).
-_INSERT = insert(Event.__table__)
+_INSERT = RowsInsert(Event.__table__, ("kind", "at", "actor", "instance_id", "task_id", "detail"))
 
 
 def _row(kind: str, at: datetime, actor: str | None, instance_id: int | None, task_id: int | None,
@@ -22,14 +23,14 @@ def _row(kind: str, at: datetime, actor: str | None, instance_id: int | None, ta
 
 def record(session: Session, kind: str, at: datetime, actor: str | None = None, instance_id: int | None = None,
            task_id: int | None = None, **detail) -> None:
-    session.execute(_INSERT, _row(kind, at, actor, instance_id, task_id, detail))
+    _INSERT.run(session, [_row(kind, at, actor, instance_id, task_id, detail)])
 
 
 def record_many(session: Session, events: list[tuple[str, dict]], at: datetime, actor: str | None = None,
                 instance_id: int | None = None) -> None:
     """Several events of one moment, as (kind, detail) with an optional "task_id" in detail: one statement."""
     if events:
-        session.execute(_INSERT, [_row(kind, at, actor, instance_id, detail.pop("task_id", None), detail)
+        _INSERT.run(session, [_row(kind, at, actor, instance_id, detail.pop("task_id", None), detail)
                                   for kind, detail in ((k, dict(d)) for k, d in events)])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, insert, select, true, union, update
+from sqlalchemy import bindparam, delete, func, select, true, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, load_only
 
@@ -12,6 +12,7 @@ from ..errors import Conflict, NotFound, StaleAction
 from ..messages import say
 from ..routing import ACTIVE_STATES, CANCELLED, CLAIMED, COMPLETED, OPEN, Actor
 from . import jobs, tasks
+from .driver_statements import DriverStatement, RowsInsert
 from .models import HumanTask, InstanceHistory, ProcessDefinition, ProcessInstance, User
 
 
@@ -42,15 +43,15 @@ _TABLE = ProcessInstance.__table__
 _TAKE_REVISION = (update(_TABLE).where(_TABLE.c.id == bindparam("instance_id"),
                                        _TABLE.c.revision == bindparam("expected"))
                   .values(revision=bindparam("next")))
-_SAVE_STATE = (update(_TABLE).where(_TABLE.c.id == bindparam("instance_id"), _TABLE.c.revision == bindparam("read"))
-               .values({"revision": bindparam("taken"),
-                        **{c: bindparam(c, type_=_TABLE.c[c].type) for c in ("state", "status", "next_timer_at",
-                                                                             "ended_at")}}))
+_SAVE_STATE = DriverStatement(
+    update(_TABLE).where(_TABLE.c.id == bindparam("instance_id"), _TABLE.c.revision == bindparam("read"))
+    .values({"revision": bindparam("taken"),
+             **{c: bindparam(c, type_=_TABLE.c[c].type) for c in ("state", "status", "next_timer_at", "ended_at")}}))
 
 
 _HISTORY = InstanceHistory.__table__
-_ADD_BATCH = insert(_HISTORY)
-_DROP_BATCHES = delete(_HISTORY).where(_HISTORY.c.instance_id == bindparam("instance_id"))
+_ADD_BATCH = RowsInsert(_HISTORY, ("instance_id", "batch", "tasks"))
+_DROP_BATCHES = DriverStatement(delete(_HISTORY).where(_HISTORY.c.instance_id == bindparam("instance_id")))
 _BATCHES = (select(_HISTORY.c.tasks).where(_HISTORY.c.instance_id == bindparam("instance_id"))
             .order_by(_HISTORY.c.batch))
 
@@ -77,15 +78,15 @@ def save_state(session: Session, instance_id: int, revision: int, state: str, st
 
     `batch` is a new batch of the history stored apart (its number and text); `rewrite` drops those stored
     before, when the state holds the whole workflow again (runtime.StateParts)."""
-    result = session.execute(_SAVE_STATE, {
+    saved = _SAVE_STATE.rowcount(session, {
         "instance_id": instance_id, "taken": revision, "read": revision if read_revision is None else read_revision,
         "state": state, "status": status, "next_timer_at": next_timer_at, "ended_at": ended_at})
-    if result.rowcount != 1:
+    if saved != 1:
         raise Conflict("流程实例刚被其他人更新, 请重试", instance_id=instance_id)
     if rewrite:
-        session.execute(_DROP_BATCHES, {"instance_id": instance_id})
+        _DROP_BATCHES.rowcount(session, {"instance_id": instance_id})
     if batch is not None:
-        session.execute(_ADD_BATCH, {"instance_id": instance_id, "batch": batch[0], "tasks": batch[1]})
+        _ADD_BATCH.run(session, [{"instance_id": instance_id, "batch": batch[0], "tasks": batch[1]}])
 
 
 def history(session: Session, instance_id: int) -> list[str]:

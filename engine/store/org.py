@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import NotFound, Problem, ValidationFailed
 from ..routing import Actor
+from .driver_statements import DriverStatement
 from .models import Grant, OrgUnit, Role, User
 
 
@@ -18,12 +19,12 @@ def get_user(session: Session, login: str) -> User:
 
 
 # Built once: every request and every completion asks who the actor is (bench/README.md).
-_ACTOR = (select(User.name, User.active, Grant.role, Grant.scope).outerjoin(Grant, Grant.login == User.login)
-          .where(User.login == bindparam("login")))
+_ACTOR = DriverStatement(select(User.name, User.active, Grant.role, Grant.scope)
+                         .outerjoin(Grant, Grant.login == User.login).where(User.login == bindparam("login")))
 
 
 def actor(session: Session, login: str) -> Actor:
-    found = actor_from_rows(login, session.execute(_ACTOR, {"login": login}).all())
+    found = actor_from_rows(login, _ACTOR.all(session, {"login": login}))
     if found is None:
         raise NotFound(f"没有用户 '{login}'", login=login)
     return found

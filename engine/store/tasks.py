@@ -14,6 +14,7 @@ from sqlalchemy.orm.util import identity_key
 from ..errors import NotFound
 from ..messages import say
 from ..routing import ACTIVE_STATES, ADMIN_ROLE, ANY, CLAIMED, OPEN, Actor
+from .driver_statements import DriverStatement, as_loaded, mapped_columns
 from .models import HumanTask, ProcessDefinition, ProcessInstance
 
 
@@ -27,13 +28,18 @@ def get(session: Session, task_id: int) -> HumanTask:
 # The statements of every completion are built once: building one costs more than running it (bench/README.md).
 # The instance's state is not read with its task: the engine usually holds the workflow of that exact
 # revision already, and a large instance's state is megabytes; reading `instance.state` loads it.
-_TASK_WITH_INSTANCE = (select(HumanTask, ProcessInstance)
-                       .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-                       .where(HumanTask.id == bindparam("task_id"))
-                       .options(defer(ProcessInstance.state)))
+# Both are read as plain columns on the driver's cursor and made the session's objects (driver_statements).
+_TASK_ATTRIBUTES = mapped_columns(HumanTask)
+_INSTANCE_ATTRIBUTES = mapped_columns(ProcessInstance, leave_out=["state"])
+_task_with_instance = (select(*(c for _, c in _TASK_ATTRIBUTES), *(c for _, c in _INSTANCE_ATTRIBUTES))
+                       .join(ProcessInstance.__table__, ProcessInstance.id == HumanTask.instance_id)
+                       .where(HumanTask.id == bindparam("task_id")))
+_TASK_WITH_INSTANCE = DriverStatement(_task_with_instance)
 _ACTIVE_GUIDS = (select(HumanTask.task_guid, HumanTask.id)
                  .where(HumanTask.instance_id == bindparam("instance_id"), HumanTask.state.in_(ACTIVE_STATES)))
 _INSERT = insert(HumanTask.__table__).returning(HumanTask.__table__.c.id, sort_by_parameter_order=True)
+_INSERT_ONE = functools.cache(lambda columns: DriverStatement(insert(HumanTask.__table__)
+                                                             .returning(HumanTask.__table__.c.id), columns))
 _CANCEL = (update(HumanTask.__table__)
            .where(HumanTask.__table__.c.id.in_(bindparam("ids", expanding=True)),
                   HumanTask.__table__.c.state.in_(ACTIVE_STATES))
@@ -43,8 +49,7 @@ _CANCEL = (update(HumanTask.__table__)
 # For a change: the instance's row stays locked until the unit of work ends (PostgreSQL; SQLite has one
 # writer at a time), so that its revision cannot move on before this unit of work writes the next one. A
 # racing completion of the same instance waits here, then reads what the first one wrote.
-_TASK_WITH_INSTANCE_FOR_CHANGE = (_TASK_WITH_INSTANCE.with_for_update(of=ProcessInstance)
-                                  .execution_options(populate_existing=True))
+_TASK_WITH_INSTANCE_FOR_CHANGE = DriverStatement(_task_with_instance.with_for_update(of=ProcessInstance.__table__))
 
 
 def get_with_instance(session: Session, task_id: int, for_change: bool = False) -> tuple[HumanTask, ProcessInstance]:
@@ -55,13 +60,15 @@ def get_with_instance(session: Session, task_id: int, for_change: bool = False) 
     row = session.identity_map.get(identity_key(HumanTask, task_id))
     if row is not None and (not for_change or row.instance_id in _locked(session)):
         return row, session.get(ProcessInstance, row.instance_id, options=[defer(ProcessInstance.state)])
-    found = session.execute(_TASK_WITH_INSTANCE_FOR_CHANGE if for_change else _TASK_WITH_INSTANCE,
-                            {"task_id": task_id}).first()
+    found = (_TASK_WITH_INSTANCE_FOR_CHANGE if for_change else _TASK_WITH_INSTANCE).first(session, {"task_id": task_id})
     if found is None:
         raise NotFound(say("task.not_found", id=task_id), task_id=task_id)
+    split = len(_TASK_ATTRIBUTES)
+    row = as_loaded(session, HumanTask, _TASK_ATTRIBUTES, found[:split])
+    instance = as_loaded(session, ProcessInstance, _INSTANCE_ATTRIBUTES, found[split:], unloaded=["state"])
     if for_change:
-        _note_locked(session, found[1].id)
-    return found[0], found[1]
+        _note_locked(session, instance.id)
+    return row, instance
 
 
 # Locks end with their transaction: what was locked is remembered with the transaction it was locked in.
@@ -352,8 +359,9 @@ def inbox_page(session: Session, actor: Actor, query: InboxQuery, now: datetime)
 def _transition_statement(columns: tuple[str, ...], unassigned: bool):
     table = HumanTask.__table__
     holder = table.c.assignee.is_(None) if unassigned else table.c.assignee == bindparam("was_assignee")
-    return (update(table).where(table.c.id == bindparam("was_id"), table.c.state == bindparam("was_state"), holder)
-            .values({c: bindparam(f"new_{c}", type_=table.c[c].type) for c in columns}))
+    return DriverStatement(
+        update(table).where(table.c.id == bindparam("was_id"), table.c.state == bindparam("was_state"), holder)
+        .values({c: bindparam(f"new_{c}", type_=table.c[c].type) for c in columns}))
 
 
 def transition(session: Session, row: HumanTask, **values) -> bool:
@@ -363,7 +371,7 @@ def transition(session: Session, row: HumanTask, **values) -> bool:
     params = {"was_id": row.id, "was_state": row.state, **{f"new_{c}": v for c, v in values.items()}}
     if row.assignee is not None:
         params["was_assignee"] = row.assignee
-    return session.execute(statement, params).rowcount == 1
+    return statement.rowcount(session, params) == 1
 
 
 def now_stored(row: HumanTask, **values) -> None:
@@ -383,6 +391,8 @@ def add_many(session: Session, rows: list[dict]) -> list[int]:
     """Insert new tasks (dicts of the same columns) in one statement; their ids, in order."""
     if not rows:
         return []
+    if len(rows) == 1:  # the usual case: on the driver's cursor (driver_statements)
+        return [_INSERT_ONE(tuple(rows[0])).first(session, rows[0]).id]
     return list(session.scalars(_INSERT, rows))
 
 

@@ -1,0 +1,57 @@
+"""Task dicts kept from one save to the next (runtime._keep_finished_task_dicts): a state written with them is
+the state written without them, at every step, for finished tasks and for tasks predicted ahead alike."""
+
+import pytest
+from workflow_driver import LOOPED_SUBPROCESS, drive, executable
+
+from bench.processes import sequential
+from bench.throughput import sm13_initial
+from engine import runtime as runtime_module
+from engine.clock import Clock
+from engine.runtime import Runtime
+from engine.sandbox import Sandbox
+from web.demo import MANUAL_FILES, manual_file
+
+
+@pytest.fixture
+def runtime(monkeypatch):
+    monkeypatch.setattr(runtime_module, "HISTORY_BATCH", 10**6)  # the whole state at every step, nothing apart
+    return Runtime(Sandbox(), Clock())
+
+
+def _forget_kept(workflow) -> int:
+    forgotten = 0
+    for part in (workflow, *workflow.subprocesses.values()):
+        for task in part.tasks.values():
+            forgotten += task.__dict__.pop("_smflow_dict", None) is not None
+    return forgotten
+
+
+def _check_each_step(runtime: Runtime, reused: list[int]):
+    def each_step(workflow):
+        with_kept = runtime.dump_parts(workflow).state  # the dicts kept at the step before, where they still hold
+        reused.append(_forget_kept(workflow))
+        assert with_kept == runtime.dump_parts(workflow).state  # made afresh (and kept for the next step)
+        return workflow
+
+    return each_step
+
+
+CASES = [(sequential(), "seq.bpmn", {}), (LOOPED_SUBPROCESS, "looped.bpmn", {"rounds": 0}),
+         *[(manual_file(n), n, sm13_initial()) for n in MANUAL_FILES]]
+
+
+@pytest.mark.parametrize(("data", "name", "start"), CASES, ids=[c[1] for c in CASES])
+def test_a_state_written_with_kept_task_dicts_is_the_state_written_afresh(runtime, data, name, start):
+    reused: list[int] = []
+    drive(runtime, executable(data, name)[0], start, _check_each_step(runtime, reused))
+    assert sum(reused) > 0
+
+
+def test_tasks_predicted_ahead_are_kept_too(runtime):
+    (process,) = executable(sequential(), "seq.bpmn")
+    workflow = runtime.new_workflow(process.spec, process.subprocess_specs, {})
+    workflow.do_engine_steps()
+    runtime.dump_parts(workflow)
+    predicted = [t for t in workflow.tasks.values() if t.task_spec.name == "t12"]
+    assert predicted and runtime_module._kept_dict(predicted[0]) is not None
