@@ -15,6 +15,7 @@ listener's rewriting of the statement. What it does not do: statements that need
 
 from __future__ import annotations
 
+import contextlib
 from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ class _Compiled:
     names: tuple[str, ...]  # the parameters, in the order of a positional paramstyle
     positional: bool
     processors: tuple  # per name: SQLAlchemy's conversion of a value for this driver, or None
+    fixed: dict  # the values written into the statement (`column == "open"`), by name
     row: type | None  # a named tuple of the result's columns
     results: tuple  # per result column: its conversion, or None
 
@@ -73,16 +75,22 @@ class DriverStatement:
         dispatch = connection.dispatch  # the cursor events, for whoever listens (logging, tests, tracing)
         if dispatch.before_cursor_execute:
             dispatch.before_cursor_execute(connection, cursor, compiled.sql, values, None, False)
+        dialect = connection.dialect
         try:
             cursor.execute(compiled.sql, values)
             if dispatch.after_cursor_execute:
                 dispatch.after_cursor_execute(connection, cursor, compiled.sql, values, None, False)
             return None if read is None else read(cursor, compiled)
-        except connection.dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(compiled.sql, values, exc, connection.dialect.loaded_dbapi.Error,
-                                      dialect=connection.dialect) from exc
+        except dialect.loaded_dbapi.Error as exc:
+            # As SQLAlchemy does: a connection the server has dropped is not given back to the pool.
+            lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, cursor)
+            if lost:
+                connection.invalidate(exc)
+            raise DBAPIError.instance(compiled.sql, values, exc, dialect.loaded_dbapi.Error,
+                                      connection_invalidated=lost, dialect=dialect) from exc
         finally:
-            cursor.close()
+            with contextlib.suppress(dialect.loaded_dbapi.Error):  # a dropped connection's cursor, as SQLAlchemy does
+                cursor.close()
 
     def _for(self, dialect) -> _Compiled:
         compiled = self._compiled.get(dialect.name)
@@ -119,6 +127,8 @@ class RowsInsert:
 
 
 def _bind(compiled: _Compiled, params: dict):
+    if compiled.fixed:
+        params = {**compiled.fixed, **params}
     values = [params[name] if convert is None else convert(params[name])
               for name, convert in zip(compiled.names, compiled.processors, strict=True)]
     return values if compiled.positional else dict(zip(compiled.names, values, strict=True))
@@ -133,12 +143,13 @@ def _compile(statement, columns: list[str] | None, dialect) -> _Compiled:
         raise TypeError(f"{statement} expands a list of values: run it through the session")
     names = tuple(compiled.positiontup) if compiled.positional else tuple(binds)
     processors = tuple(binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names)
+    fixed = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
     row, results = None, ()
     selected = statement.exported_columns  # a SELECT's columns, or what an INSERT or UPDATE returns
     if selected:
         row = namedtuple("Row", [column.key for column in selected], rename=True)
         results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected)
-    return _Compiled(compiled.string, names, compiled.positional, processors, row, results)
+    return _Compiled(compiled.string, names, compiled.positional, processors, fixed, row, results)
 
 
 def mapped_columns(cls, leave_out: Sequence[str] = ()) -> list[tuple[str, object]]:

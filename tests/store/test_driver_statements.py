@@ -143,3 +143,29 @@ def test_the_cursor_events_see_driver_statements(env):
     finally:
         event.remove(env.db, "before_cursor_execute", record)
     assert any("FROM app_user" in statement and "li" in str(parameters) for statement, parameters in sent)
+
+
+def test_a_connection_the_server_dropped_is_not_used_again(own_postgres_url):
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
+
+    from engine.store.db import make_engine, make_session_factory, upgrade
+
+    engine, admin = make_engine(own_postgres_url), create_engine(own_postgres_url, isolation_level="AUTOCOMMIT")
+    statement = DriverStatement(select(User.login).where(User.login == bindparam("login")))
+    try:
+        upgrade(engine)
+        sessions = make_session_factory(engine)
+        with sessions() as session:
+            pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+            with admin.connect() as conn:  # a server restart, seen from this connection
+                conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            with pytest.raises(DBAPIError) as raised:
+                statement.first(session, {"login": "li"})
+        assert raised.value.connection_invalidated
+        with sessions() as session:  # the pool gives a new connection
+            assert statement.first(session, {"login": "li"}) is None
+            assert session.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+    finally:
+        engine.dispose()
+        admin.dispose()
