@@ -348,7 +348,7 @@ class Runtime:
         if rewrite:
             history = workflow.smflow_history = History()
             for part in (workflow, *workflow.subprocesses.values()):
-                part.tasks.not_stored_apart = dict(part.tasks)
+                part.tasks.store_all_in_state()
         token = _STORED_APART.set(history)
         try:
             dct = self._state_converter.to_dict(workflow)
@@ -366,7 +366,7 @@ class Runtime:
             for key, task_id in done:
                 tasks, part = parts[key]
                 tasks_apart.setdefault(key, {})[str(task_id)] = tasks.pop(str(task_id))
-                del part.tasks.not_stored_apart[task_id]
+                part.tasks.stored_apart(task_id)
             # A finished subprocess with nothing left in the state goes too: a loop around a call activity
             # would otherwise keep one per round.
             ended = [key for key, sub in subprocesses.items() if sub["completed"] and not sub["tasks"]]
@@ -420,7 +420,7 @@ class Runtime:
             for key, task_ids in apart.items():
                 table = (workflow if key == "" else workflow.subprocesses[UUID(key)]).tasks
                 for task_id in task_ids:
-                    del table.not_stored_apart[UUID(task_id)]
+                    table.stored_apart(UUID(task_id))
         return workflow
 
     # -- running --------------------------------------------------------------------------------

@@ -64,6 +64,14 @@ class TaskTable(dict):
     def reopen(self) -> None:
         self._open = dict(self)
 
+    def store_all_in_state(self) -> None:
+        """Every task is written in the state again: the history stored apart was dropped (runtime.History)."""
+        self.not_stored_apart = dict(self)
+
+    def stored_apart(self, task_id) -> None:
+        """The task is in a batch of the history stored apart, no longer in the state."""
+        del self.not_stored_apart[task_id]
+
 
 class TaskWalk(BpmnTaskIterator):
     """BpmnTaskIterator's depth-first walk; `_pending` is its task list reversed (the next task last)."""

@@ -126,7 +126,7 @@ def migrate_post(process_id: str):
             moved.append(instance_id)
     if moved:
         flash(t("versions.migrated", n=len(moved), version=latest.version,
-                ids=", ".join(str(i) for i in moved)), "success")
+                ids=t("form.list_separator").join(str(i) for i in moved)), "success")
     for message in refused:
         flash(message, "error")
     if not chosen:

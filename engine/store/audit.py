@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from .driver_statements import RowsInsert
 from .models import Event
 
-# A Core INSERT, not an ORM object: events are never read back or changed in the unit of work that writes
-# them, and the ORM's flush costs several times the statement itself (see bench/README.md).
+# Not ORM objects: events are never read back or changed in the unit of work that writes them, and the ORM's
+# flush cost several times the statement itself. One multi-row INSERT on the driver's cursor (bench/README.md).
 _INSERT = RowsInsert(Event.__table__, ("kind", "at", "actor", "instance_id", "task_id", "detail"))
 
 
@@ -31,7 +31,7 @@ def record_many(session: Session, events: list[tuple[str, dict]], at: datetime, 
     """Several events of one moment, as (kind, detail) with an optional "task_id" in detail: one statement."""
     if events:
         _INSERT.run(session, [_row(kind, at, actor, instance_id, detail.pop("task_id", None), detail)
-                                  for kind, detail in ((k, dict(d)) for k, d in events)])
+                              for kind, detail in ((k, dict(d)) for k, d in events)])
 
 
 def for_instance(session: Session, instance_id: int) -> list[Event]:

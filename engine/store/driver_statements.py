@@ -33,7 +33,7 @@ class _Compiled:
     names: tuple[str, ...]  # the parameters, in the order of a positional paramstyle
     positional: bool
     processors: tuple  # per name: SQLAlchemy's conversion of a value for this driver, or None
-    fixed: dict  # the values written into the statement (`column == "open"`), by name
+    fixed: dict  # the values the statement carries itself (`column == "open"`), by name
     row: type | None  # a named tuple of the result's columns
     results: tuple  # per result column: its conversion, or None
 
@@ -80,7 +80,7 @@ class DriverStatement:
             cursor.execute(compiled.sql, values)
             if dispatch.after_cursor_execute:
                 dispatch.after_cursor_execute(connection, cursor, compiled.sql, values, None, False)
-            return None if read is None else read(cursor, compiled)
+            return read(cursor, compiled)
         except dialect.loaded_dbapi.Error as exc:
             # As SQLAlchemy does: a connection the server has dropped is not given back to the pool.
             lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, cursor)

@@ -38,8 +38,6 @@ _TASK_WITH_INSTANCE = DriverStatement(_task_with_instance)
 _ACTIVE_GUIDS = (select(HumanTask.task_guid, HumanTask.id)
                  .where(HumanTask.instance_id == bindparam("instance_id"), HumanTask.state.in_(ACTIVE_STATES)))
 _INSERT = insert(HumanTask.__table__).returning(HumanTask.__table__.c.id, sort_by_parameter_order=True)
-_INSERT_ONE = functools.cache(lambda columns: DriverStatement(insert(HumanTask.__table__)
-                                                             .returning(HumanTask.__table__.c.id), columns))
 _CANCEL = (update(HumanTask.__table__)
            .where(HumanTask.__table__.c.id.in_(bindparam("ids", expanding=True)),
                   HumanTask.__table__.c.state.in_(ACTIVE_STATES))
@@ -356,6 +354,11 @@ def inbox_page(session: Session, actor: Actor, query: InboxQuery, now: datetime)
 
 
 @functools.cache
+def _insert_one(columns: tuple[str, ...]) -> DriverStatement:
+    return DriverStatement(insert(HumanTask.__table__).returning(HumanTask.__table__.c.id), columns)
+
+
+@functools.cache
 def _transition_statement(columns: tuple[str, ...], unassigned: bool):
     table = HumanTask.__table__
     holder = table.c.assignee.is_(None) if unassigned else table.c.assignee == bindparam("was_assignee")
@@ -392,7 +395,7 @@ def add_many(session: Session, rows: list[dict]) -> list[int]:
     if not rows:
         return []
     if len(rows) == 1:  # the usual case: on the driver's cursor (driver_statements)
-        return [_INSERT_ONE(tuple(rows[0])).first(session, rows[0]).id]
+        return [_insert_one(tuple(rows[0])).first(session, rows[0]).id]
     return list(session.scalars(_INSERT, rows))
 
 

@@ -142,6 +142,14 @@ def test_migrate_one_then_the_rest_in_bulk_each_audited(client, auth, flow, vers
     assert f'<a href="/instances/{at_request}">#{at_request}</a> v1 → v3' in history and "赵磊" in history
 
 
+def test_instances_moved_together_are_listed_as_the_language_lists_them(client, auth, flow, versions):
+    at_request, at_review = versions
+    auth.login("finance")
+    auth.post("/processes/approval/migrate", {"instance_id": [str(at_request), str(at_review)]})
+    text = client.get("/processes/approval/migrate").get_data(as_text=True)
+    assert f"已将 2 个实例迁移到第 3 版: {at_request}、{at_review}" in text
+
+
 def test_an_instance_that_cannot_move_is_shown_and_refused(client, auth, flow, versions):
     at_request, _ = versions
     dropped = edit(RENAMED, ("<bpmn:flowNodeRef>request</bpmn:flowNodeRef>", ""),
