@@ -64,12 +64,8 @@ def _engine(r: dict) -> list[str]:
                    "× bare per step", "CPU ms", "× bare CPU", "goal (rate / ratio)"], rows)
     out += ["", "CPU ms: this process's CPU time per completion (PostgreSQL's own work is not in it); on a busy "
             "machine a steadier measure of the engine's cost than the wall clock.",
-            "", "× bare: against bare SpiffWorkflow run right before and right after that engine run (the mean of "
-            "the two), as the machine's speed drifts within a minute. The bare rows give the mean of all its runs; "
-            + "; ".join(f"{label}: {len(runs)} runs, {min(runs):.3f}–{max(runs):.3f} ms per step"
-                        for label, runs in (("20 步顺序", r.get("seq20", {}).get("spiff", {}).get("ms_per_step_runs")),
-                                            ("SM1.3", r.get("sm13", {}).get("spiff", {}).get("ms_per_step_runs")))
-                        if runs) + "."]
+            "", "× bare: against bare SpiffWorkflow running the same workload in turn with that engine run, one "
+            "instance each (the machine's speed drifts within a minute); the bare rows pool every turn."]
     return out + [""]
 
 

@@ -16,8 +16,8 @@ service tasks get the same outputs computed without a database. No validation, r
 from __future__ import annotations
 
 import copy
-import statistics
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
@@ -92,8 +92,10 @@ def _open_task(session, instance_id: int):
 
 
 def run_instances(sessions, engine, process_id: str, starter: str, instances: int, label: str,
-                  start_data: dict | None = None, answers: dict | None = None) -> dict:
-    """Start `instances` instances and complete every task of each until it ends; times each completion."""
+                  start_data: dict | None = None, answers: dict | None = None,
+                  between: Callable[[], None] | None = None) -> dict:
+    """Start `instances` instances and complete every task of each until it ends; times each completion.
+    `between()` runs after each instance (bare SpiffWorkflow's turn)."""
     from engine.store.unit_of_work import in_transaction
 
     doer = in_transaction(sessions, Doer)
@@ -112,6 +114,8 @@ def run_instances(sessions, engine, process_id: str, starter: str, instances: in
             in_transaction(sessions, lambda s, t=task.id, u=login, v=values: engine.complete(s, t, u, v))
             timings.append(time.perf_counter() - started)
             cpu_seconds += time.process_time() - cpu
+        if between is not None:
+            between()
         if n == 1 or n == instances or n % max(1, instances // 5) == 0:
             progress(f"{label}: 实例 {n}/{instances} 完成, 共 {len(timings)} 次提交")
     result = summary_ms(timings)
@@ -130,7 +134,7 @@ def _engine():
     return Engine(default_registry())
 
 
-def engine_seq20(url: str, instances: int, label: str) -> dict:
+def engine_seq20(url: str, instances: int, label: str, between: Callable[[], None] | None = None) -> dict:
     from engine.store import org
     from engine.store.db import make_session_factory
     from engine.store.unit_of_work import in_transaction
@@ -141,12 +145,13 @@ def engine_seq20(url: str, instances: int, label: str) -> dict:
     in_transaction(sessions, lambda s: engine.deploy(s, sequential(), "bench20.bpmn", None))
     in_transaction(sessions, lambda s: (org.add_user(s, "p", "计划员", None), org.grant(s, "p", "计划部", "*")))
     try:
-        return run_instances(sessions, engine, "bench20", "p", instances, label)
+        return run_instances(sessions, engine, "bench20", "p", instances, label, between=between)
     finally:
         db.dispose()
 
 
-def engine_sm13(url: str, instances: int, label: str, answers: dict | None = None) -> dict:
+def engine_sm13(url: str, instances: int, label: str, answers: dict | None = None,
+                between: Callable[[], None] | None = None) -> dict:
     from engine.store.db import make_session_factory
     from engine.store.unit_of_work import in_transaction
     from web.demo import manual_file
@@ -157,19 +162,45 @@ def engine_sm13(url: str, instances: int, label: str, answers: dict | None = Non
     load_org(sessions, org_6x3())
     in_transaction(sessions, lambda s: engine.deploy(s, manual_file("SM1_3.bpmn"), "SM1_3.bpmn", "admin"))
     try:
-        return run_instances(sessions, engine, "SM1_3", "planning", instances, label, answers=answers)
+        return run_instances(sessions, engine, "SM1_3", "planning", instances, label, answers=answers,
+                             between=between)
     finally:
         db.dispose()
 
 
 # -- bare SpiffWorkflow ----------------------------------------------------------------------------
-def bare_seq20(instances: int) -> dict:
+class Bare:
+    """Bare SpiffWorkflow running the same workload one instance at a time, in turn with the engine's instances:
+    both see the machine at the same moments, whose speed drifts by a third within a minute."""
+
+    def __init__(self, run_instance: Callable[[], int] | None = None):
+        self.run_instance = run_instance  # runs one instance in memory; the steps it took
+        self.steps, self.seconds, self.cpu_seconds = 0, 0.0, 0.0
+
+    def __call__(self) -> None:
+        started, cpu = time.perf_counter(), time.process_time()
+        self.steps += self.run_instance()
+        self.seconds += time.perf_counter() - started
+        self.cpu_seconds += time.process_time() - cpu
+
+    def add(self, other: Bare) -> None:
+        self.steps += other.steps
+        self.seconds += other.seconds
+        self.cpu_seconds += other.cpu_seconds
+
+    def figures(self) -> dict:
+        per_step = self.seconds / self.steps
+        return {"completions": self.steps, "ms_per_step": per_step * 1e3, "completions_per_s": 1 / per_step,
+                "cpu_ms": self.cpu_seconds / self.steps * 1e3}
+
+
+def bare_seq20() -> Bare:
     parser = CamundaParser()
     parser.add_bpmn_str(sequential())
     spec = parser.get_spec("bench20")
-    steps, started, cpu = 0, time.perf_counter(), time.process_time()
-    for _ in range(instances):
-        workflow = BpmnWorkflow(spec)
+
+    def run_instance() -> int:
+        workflow, steps = BpmnWorkflow(spec), 0
         workflow.do_engine_steps()
         while not workflow.is_completed():
             (task,) = workflow.get_tasks(state=TaskState.READY, manual=True)
@@ -177,9 +208,9 @@ def bare_seq20(instances: int) -> dict:
             task.run()
             workflow.do_engine_steps()
             steps += 1
-    seconds = (time.perf_counter() - started) / steps
-    return {"completions": steps, "ms_per_step": seconds * 1e3, "completions_per_s": 1 / seconds,
-            "cpu_ms": (time.process_time() - cpu) / steps * 1e3}
+        return steps
+
+    return Bare(run_instance)
 
 
 def _bare_service(script_engine, task) -> dict | None:
@@ -207,8 +238,9 @@ def _merge_into_item(task, values: dict) -> None:
             task.data[ref.bpmn_id] = {**task.data[ref.bpmn_id], **values}
 
 
-def bare_sm13(instances: int, answers: dict, initial: dict) -> dict:
-    """SM1.3 in memory with the same answers per step (SpiffWorkflow needs our dialect's parser and sandbox)."""
+def bare_sm13(answers: dict, initial: dict) -> Bare:
+    """SM1.3 in memory with the engine's answers per step (SpiffWorkflow needs our dialect's parser and sandbox);
+    `answers` fills in while the engine runs its first instance, before bare SpiffWorkflow's first turn."""
     from engine.clock import Clock
     from engine.definitions import parse_bpmn
     from engine.sandbox import Sandbox
@@ -217,9 +249,9 @@ def bare_sm13(instances: int, answers: dict, initial: dict) -> dict:
 
     (process,) = [p for p in parse_bpmn(manual_file("SM1_3.bpmn"), "SM1_3.bpmn").processes if p.executable]
     script_engine = SandboxScriptEngine(Sandbox(), Clock())
-    steps, started, cpu = 0, time.perf_counter(), time.process_time()
-    for _ in range(instances):
-        workflow = BpmnWorkflow(process.spec, process.subprocess_specs, script_engine=script_engine)
+
+    def run_instance() -> int:
+        workflow, steps = BpmnWorkflow(process.spec, process.subprocess_specs, script_engine=script_engine), 0
         workflow.task_tree.data.update(initial)
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(initial)
@@ -240,23 +272,19 @@ def bare_sm13(instances: int, answers: dict, initial: dict) -> dict:
             _merge_into_item(task, values)
             task.run()
             steps += 1
-    seconds = (time.perf_counter() - started) / steps
-    return {"completions": steps, "ms_per_step": seconds * 1e3, "completions_per_s": 1 / seconds,
-            "cpu_ms": (time.process_time() - cpu) / steps * 1e3, "completed": workflow.is_completed()}
+        if not workflow.is_completed():
+            raise RuntimeError("bare SpiffWorkflow did not finish SM1.3 with the engine's answers")
+        return steps
+
+    return Bare(run_instance)
 
 
-def _bare_mean(runs: list[dict]) -> dict:
-    mean = {key: statistics.mean(run[key] for run in runs) for key in ("ms_per_step", "cpu_ms")}
-    return {**runs[0], **mean, "completions_per_s": 1e3 / mean["ms_per_step"], "runs": len(runs),
-            "ms_per_step_runs": [run["ms_per_step"] for run in runs]}
-
-
-def _against_bare(row: dict, bare: list[dict]) -> None:
-    """The engine's time per completion against bare SpiffWorkflow's per step, measured around it."""
-    around = _bare_mean(bare)
-    row["bare_ms_per_step"], row["bare_cpu_ms"] = around["ms_per_step"], around["cpu_ms"]
-    row["x_bare"] = row["mean_ms"] / around["ms_per_step"]
-    row["x_bare_cpu"] = row["cpu_ms"] / around["cpu_ms"]
+def _against_bare(row: dict, bare: Bare) -> None:
+    """The engine's time per completion against bare SpiffWorkflow's per step, measured in turn with it."""
+    figures = bare.figures()
+    row["bare_ms_per_step"], row["bare_cpu_ms"] = figures["ms_per_step"], figures["cpu_ms"]
+    row["x_bare"] = row["mean_ms"] / figures["ms_per_step"]
+    row["x_bare_cpu"] = row["cpu_ms"] / figures["cpu_ms"]
 
 
 def sm13_initial() -> dict:
@@ -272,25 +300,25 @@ def sm13_initial() -> dict:
 def run(instances: int = 20, sm13_instances: int = 3, databases=("sqlite", "postgresql")) -> dict:
     progress(f"引擎吞吐: 20 步顺序流程 × {instances} 实例, SM1.3 (6 大区 × 3 办事处) × {sm13_instances} 实例")
     results: dict = {"instances": instances, "sm13_instances": sm13_instances, "seq20": {}, "sm13": {}}
-    # Bare SpiffWorkflow runs right before and right after each engine run, and each ratio is taken against
-    # those two: this machine's speed drifts by a third within a minute, and one bare run at the start made
-    # the ratios of the runs after it move with that drift.
-    bare_runs = {"seq20": [bare_seq20(instances)], "sm13": []}
+    # Each engine run takes turns with bare SpiffWorkflow, instance by instance, and its ratio is against the
+    # bare instances run in those turns: one bare run at the start made every ratio move with the machine's drift.
+    pooled = {"seq20": Bare(), "sm13": Bare()}
     answers: dict = {}
     for kind in databases:
+        bare = bare_seq20()
         with database(kind) as url:
-            results["seq20"][kind] = engine_seq20(url, instances, f"seq20 {kind}")
-        bare_runs["seq20"].append(bare_seq20(instances))
-        _against_bare(results["seq20"][kind], bare_runs["seq20"][-2:])
+            results["seq20"][kind] = engine_seq20(url, instances, f"seq20 {kind}", between=bare)
+        _against_bare(results["seq20"][kind], bare)
+        pooled["seq20"].add(bare)
         if sm13_instances:
-            before = bare_runs["sm13"][-1:]  # none before the first: its answers come from the engine's run
+            bare = bare_sm13(answers, sm13_initial())
             with database(kind) as url:
-                results["sm13"][kind] = engine_sm13(url, sm13_instances, f"SM1.3 {kind}", answers)
-            bare_runs["sm13"].append(bare_sm13(sm13_instances, answers, sm13_initial()))
-            _against_bare(results["sm13"][kind], [*before, bare_runs["sm13"][-1]])
-    for workload, runs in bare_runs.items():
-        if runs:
-            results[workload]["spiff"] = _bare_mean(runs)
+                results["sm13"][kind] = engine_sm13(url, sm13_instances, f"SM1.3 {kind}", answers, between=bare)
+            _against_bare(results["sm13"][kind], bare)
+            pooled["sm13"].add(bare)
+    for workload, bare in pooled.items():
+        if bare.steps:
+            results[workload]["spiff"] = bare.figures()
     seq = results["seq20"]
     results["summary"] = {
         "sqlite_completions_per_s": seq.get("sqlite", {}).get("completions_per_s"),
