@@ -10,7 +10,8 @@ validation, loading the instance (or the warm workflow), engine steps and handle
 events, saving the state under its revision, commit. Finding the task to do is not timed.
 
 Bare SpiffWorkflow runs the same spec in memory: set the task's data, `task.run()`, `do_engine_steps()`;
-service tasks get the same outputs computed without a database. No validation, routing or persistence.
+service tasks get the same outputs computed without a database. No validation, routing or persistence. It
+takes turns with the engine, one instance each, so that both are timed on the machine as it is at the time.
 """
 
 from __future__ import annotations
