@@ -1,6 +1,7 @@
 """The Chinese texts of the messages a person reads in the web pages and the API (a form's validation, what
 stops an action on a task, starting a process or moving an instance to a newer version, files sent with a
-form, a link to what does not exist), by the key the UI catalogues know them by.
+form, a link to what does not exist, why the sandbox refuses an expression), by the key the UI catalogues
+know them by.
 
 The engine says every message in Chinese; the key and parameters that a `Message` carries let the web layer
 say it in the person's language (web/translations/en). The zh catalogue holds these same texts, which
@@ -181,6 +182,49 @@ TEXTS = {
     "deploy.form.unknown_constraint": "字段 '{field}' 的约束 '{name}' 不受支持",
     "deploy.form.no_columns": "表格字段 '{field}' 需要 columns 属性",
     "deploy.form.totals_not_number": "表格字段 '{field}' 的 totals 列 '{column}' 不是数字列",
+    # why the expression sandbox refuses a condition, script or expression (sandbox.py), at deploy or while the
+    # process runs; RestrictedPython's own reasons (English) are parameters
+    "sandbox.expression_refused": "表达式不被允许: {errors}",
+    "sandbox.script_refused": "脚本不被允许: {errors}",
+    "sandbox.and": "{first}; {then}",
+    "sandbox.line": "Line {line}: {problem}",
+    "sandbox.import": "import 语句不被允许",
+    "sandbox.class": "class 定义不被允许",
+    "sandbox.too_deep": "数据嵌套超过 {n} 层",
+    "sandbox.too_big": "{what}过大 (超过 {n} 个字符/元素)",
+    "sandbox.what.text": "要转换为文字的数据",
+    "sandbox.what.formatted": "格式化的数据",
+    "sandbox.what.result": "表达式的结果",
+    "sandbox.what.script_data": "脚本留下的数据",
+    "sandbox.cannot_modify": "脚本不能修改 {type} 对象",
+    "sandbox.range": "range 过大",
+    "sandbox.format_width": "格式宽度或精度过大 (上限 {limit})",
+    "sandbox.sum": "sum 只能对数字求和",
+    "sandbox.round": "round 的位数过大",
+    "sandbox.timeout": "脚本运行超过 {seconds} 秒, 已被终止 (可能是死循环)",
+    "sandbox.memory": "脚本占用的内存过多, 已被终止",
+    "sandbox.allocated": "脚本生成的数据过多, 已被终止",
+    "sandbox.pow_exponent": "幂运算的指数过大",
+    "sandbox.pow_result": "幂运算的结果过大",
+    "sandbox.repeat": "重复的序列过长",
+    "sandbox.product": "乘积的数字过大",
+    "sandbox.concat": "拼接的序列过长",
+    "sandbox.shift": "移位的结果过大",
+    "sandbox.operator": "不支持的运算 {op}",
+    "sandbox.method": "不支持 {name}",
+    "sandbox.padded": "填充后的文字过长",
+    "sandbox.expandtabs": "展开制表符后的文字过长",
+    "sandbox.replace": "替换后的文字过长",
+    "sandbox.join": "连接后的文字过长",
+    "sandbox.list_extend": "列表过长",
+    "sandbox.to_bytes": "to_bytes 的长度过大",
+    # what stops a process while it runs (runtime.py): the reason (a sandbox refusal, SpiffWorkflow's words) is a
+    # parameter
+    "runtime.failed": "流程运行出错: {reason}",
+    "runtime.evaluation_failed": "{what} 计算失败: {reason}",
+    "runtime.what.scope": "范围 smflow:scope",
+    "runtime.what.form_rows": "表单 {field} 的 rows",
+    "runtime.what.due": "期限 smflow:due",
 }
 
 

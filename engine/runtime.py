@@ -26,6 +26,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from .clock import Clock
 from .errors import HandlerFailed, ScriptRejected, SmflowError, WorkflowError
+from .messages import say
 from .sandbox import Sandbox
 from .script_engine import SandboxScriptEngine
 from .spiff_dialect import make_serializer
@@ -290,6 +291,7 @@ ServiceDispatch = Callable[[Task, str, dict], dict | None]
 
 
 def _describe(exc: Exception) -> str:
+    """Why a step failed; a sandbox refusal stays its Message, so the wrapper's reader reads it in their language."""
     inner = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
     if isinstance(inner, SmflowError):
         return inner.message
@@ -444,11 +446,11 @@ class Runtime:
             try:
                 workflow.do_engine_steps(did_complete_task=record)
             except SpiffWorkflowException as exc:
-                raise WorkflowError(f"流程运行出错: {_describe(exc)}", element_id=_element_of(exc)) from exc
+                raise WorkflowError(say("runtime.failed", reason=_describe(exc)), element_id=_element_of(exc)) from exc
             except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
                 # SpiffWorkflow lets some data errors through unwrapped (a multi-instance collection that is
                 # None raises TypeError): the process cannot go on with this data, it is not a crash.
-                raise WorkflowError(f"流程运行出错: {type(exc).__name__}: {exc}") from exc
+                raise WorkflowError(say("runtime.failed", reason=f"{type(exc).__name__}: {exc}")) from exc
             started = [t for t in workflow.get_tasks(state=TaskState.STARTED) if isinstance(t.task_spec, ServiceTask)]
             if started and skip is None:
                 skip = set(waiting_retry())
@@ -490,7 +492,7 @@ class Runtime:
         ext = getattr(spec, "extensions", {}) or {}
         scope = ANY_SCOPE
         if ext.get("smflow:scope"):
-            scope = self._evaluate(task, ext["smflow:scope"], "范围 smflow:scope")
+            scope = self._evaluate(task, ext["smflow:scope"], "runtime.what.scope")
             scope = ANY_SCOPE if scope in (None, "") else str(scope)
             if len(scope) > 255 or "\x00" in scope or not scope.isprintable():  # what a scope column can hold
                 raise WorkflowError(f"范围 smflow:scope 的值不是有效的范围: {scope[:40]!r}", element_id=spec.bpmn_id)
@@ -498,7 +500,7 @@ class Runtime:
         prefill = {}
         for f in (form or {}).get("fields", []):
             if f.get("rows"):
-                prefill[f["id"]] = self._evaluate(task, f["rows"], f"表单 {f['id']} 的 rows")
+                prefill[f["id"]] = self._evaluate(task, f["rows"], "runtime.what.form_rows", field=f["id"])
             elif f["id"] in task.data and (f.get("readonly") or not (f["type"] in FRESH_CHOICES or f.get("fresh"))):
                 # A step that revises an earlier answer starts from it (and read-only fields show it).
                 prefill[f["id"]] = task.data[f["id"]]
@@ -509,16 +511,18 @@ class Runtime:
             documentation=spec.documentation,
         )
 
-    def _evaluate(self, task: Task, expression: str, what: str) -> Any:
+    def _evaluate(self, task: Task, expression: str, what: str, **params) -> Any:
+        """`what` and `params` name what is evaluated (runtime.what.*); the message is only made when it fails."""
         try:
             return self.script_engine.evaluate(task, expression)
         except Exception as exc:  # noqa: BLE001 - reported with the element so the owner can fix the diagram
-            raise WorkflowError(f"{what} 计算失败: {_describe(exc)}", element_id=task.task_spec.bpmn_id) from exc
+            raise WorkflowError(say("runtime.evaluation_failed", what=say(what, **params), reason=_describe(exc)),
+                                element_id=task.task_spec.bpmn_id) from exc
 
     def _due(self, task: Task, expression: str | None) -> datetime | None:
         if not expression:
             return None
-        value = self._evaluate(task, expression, "期限 smflow:due")
+        value = self._evaluate(task, expression, "runtime.what.due")
         try:
             parsed = parse_when(value)
         except (ValueError, TypeError, AttributeError) as exc:
@@ -542,7 +546,8 @@ class Runtime:
         try:
             task.run()
         except SpiffWorkflowException as exc:
-            raise WorkflowError(f"流程运行出错: {_describe(exc)}", element_id=task.task_spec.bpmn_id) from exc
+            raise WorkflowError(say("runtime.failed", reason=_describe(exc)),
+                                element_id=task.task_spec.bpmn_id) from exc
 
     def next_timer(self, workflow: BpmnWorkflow) -> datetime | None:
         due = []

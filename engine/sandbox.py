@@ -22,7 +22,8 @@ from RestrictedPython import RestrictingNodeTransformer, compile_restricted_eval
 from RestrictedPython import safe_builtins as _rp_safe_builtins
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence, safer_getattr
 
-from .errors import ScriptRejected
+from .errors import Message, ScriptRejected
+from .messages import say
 
 DEFAULT_TIME_LIMIT = 1.0  # seconds per evaluation; BPMN logic is small, a longer run is a bug or an attack
 _MAX_POW_EXPONENT = 4096
@@ -61,14 +62,21 @@ class _Budget(RestrictingNodeTransformer):
         node.body.insert(0, ast.copy_location(call, node))
         ast.fix_missing_locations(node)
 
+    def error(self, node, info):
+        # Our own refusals stay Messages (said in the reader's language); RestrictedPython's are its English text.
+        if isinstance(info, Message):
+            self.errors.append(say("sandbox.line", line=getattr(node, "lineno", None), problem=info))
+        else:
+            super().error(node, info)
+
     def visit_Import(self, node):
-        self.error(node, "import 语句不被允许")
+        self.error(node, say("sandbox.import"))
         return node
 
     visit_ImportFrom = visit_Import
 
     def visit_ClassDef(self, node):
-        self.error(node, "class 定义不被允许")
+        self.error(node, say("sandbox.class"))
         return node
 
     def visit_While(self, node):
@@ -109,7 +117,11 @@ class _Budget(RestrictingNodeTransformer):
 
 
 def _compile_errors(errors) -> str:
-    return "; ".join(str(e) for e in errors)
+    """The compiler's reasons joined by "; ", as a chain of messages so that ours are said in the reader's language."""
+    joined = errors[0] if errors else ""
+    for error in errors[1:]:
+        joined = say("sandbox.and", first=joined, then=error)
+    return joined
 
 
 @lru_cache(maxsize=4096)
@@ -117,7 +129,7 @@ def compile_expression(source: str) -> CodeType:
     """Compile an expression under the sandbox policy; raises ScriptRejected with the reason."""
     result = compile_restricted_eval(source.strip(), policy=_Budget)
     if result.errors or result.code is None:
-        raise ScriptRejected(f"表达式不被允许: {_compile_errors(result.errors)}", source=source)
+        raise ScriptRejected(say("sandbox.expression_refused", errors=_compile_errors(result.errors)), source=source)
     return result.code
 
 
@@ -126,7 +138,7 @@ def compile_script(source: str) -> CodeType:
     """Compile a script under the sandbox policy; raises ScriptRejected with the reason."""
     result = compile_restricted_exec(source, policy=_Budget)
     if result.errors or result.code is None:
-        raise ScriptRejected(f"脚本不被允许: {_compile_errors(result.errors)}", source=source)
+        raise ScriptRejected(say("sandbox.script_refused", errors=_compile_errors(result.errors)), source=source)
     return result.code
 
 
@@ -137,7 +149,7 @@ def data_size(obj: Any, limit: int = _MAX_DATA) -> int:
     while stack and total <= limit:
         item, depth = stack.pop()
         if depth > _MAX_DEPTH:
-            raise ScriptRejected(f"数据嵌套超过 {_MAX_DEPTH} 层")
+            raise ScriptRejected(say("sandbox.too_deep", n=_MAX_DEPTH))
         if isinstance(item, (str, bytes, bytearray)):
             total += len(item) + 1
         elif isinstance(item, dict):
@@ -155,8 +167,9 @@ def data_size(obj: Any, limit: int = _MAX_DATA) -> int:
 
 
 def _check_data(value: Any, what: str) -> None:
+    """`what` is the key of what is checked (sandbox.what.*): the message is only made when it is too big."""
     if data_size(value) > _MAX_DATA:
-        raise ScriptRejected(f"{what}过大 (超过 {_MAX_DATA:,} 个字符/元素)")
+        raise ScriptRejected(say("sandbox.too_big", what=say(what), n=f"{_MAX_DATA:,}"))
 
 
 def _getitem(obj, key):
@@ -167,37 +180,37 @@ def _write(obj):
     # Scripts may change the plain data they work on, never other objects.
     if isinstance(obj, (dict, list, set)):
         return obj
-    raise ScriptRejected(f"脚本不能修改 {type(obj).__name__} 对象")
+    raise ScriptRejected(say("sandbox.cannot_modify", type=type(obj).__name__))
 
 
 def _range(*args):
     # C-level consumers (sum, sorted, list...) never call _tick_, so their input must stay small.
     r = range(*args)
     if len(r) > _MAX_SEQUENCE_REPEAT:
-        raise ScriptRejected("range 过大")
+        raise ScriptRejected(say("sandbox.range"))
     return r
 
 
 def _check_widths(spec: str) -> None:
     if "*" in spec or any(int(n) > _MAX_FORMAT_WIDTH for n in _FORMAT_NUMBER.findall(spec)):
-        raise ScriptRejected(f"格式宽度或精度过大 (上限 {_MAX_FORMAT_WIDTH})")
+        raise ScriptRejected(say("sandbox.format_width", limit=_MAX_FORMAT_WIDTH))
 
 
 def _sum(iterable, start=0):
     # sum(lists, []) copies the growing list at every step: quadratic memory and time in one C call.
     if isinstance(start, bool) or not isinstance(start, (int, float, complex)):
-        raise ScriptRejected("sum 只能对数字求和")
+        raise ScriptRejected(say("sandbox.sum"))
     return sum(iterable, start)
 
 
 def _round(number, ndigits=None):
     if ndigits is not None and isinstance(ndigits, int) and abs(ndigits) > _MAX_ROUND_DIGITS:
-        raise ScriptRejected("round 的位数过大")
+        raise ScriptRejected(say("sandbox.round"))
     return round(number) if ndigits is None else round(number, ndigits)
 
 
 def _repr(obj) -> str:
-    _check_data(obj, "要转换为文字的数据")
+    _check_data(obj, "sandbox.what.text")
     return repr(obj)
 
 
@@ -212,7 +225,7 @@ class _StrType(type):
 
     def __call__(cls, *args, **kwargs):
         if args:
-            _check_data(args[0], "要转换为文字的数据")
+            _check_data(args[0], "sandbox.what.text")
         return str(*args, **kwargs)
 
 
@@ -239,16 +252,16 @@ class _Guards:
 
     def tick(self) -> None:
         if time.monotonic() > self.deadline:
-            raise ScriptRejected(f"脚本运行超过 {self.time_limit:g} 秒, 已被终止 (可能是死循环)")
+            raise ScriptRejected(say("sandbox.timeout", seconds=f"{self.time_limit:g}"))
         self.ticks += 1
         if self.ticks % _MEMORY_CHECK_EVERY == 0:
             if resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - self.peak_kb > _MEMORY_GROWTH_KB:
-                raise ScriptRejected("脚本占用的内存过多, 已被终止")
+                raise ScriptRejected(say("sandbox.memory"))
 
     def charge(self, produced: int) -> None:
         self.allocated += produced
         if self.allocated > _MAX_ALLOCATED:
-            raise ScriptRejected("脚本生成的数据过多, 已被终止")
+            raise ScriptRejected(say("sandbox.allocated"))
 
     def getiter(self, obj):
         for item in obj:
@@ -260,34 +273,34 @@ class _Guards:
         if mod is not None:
             return pow(x, y, mod)
         if isinstance(y, int) and abs(y) > _MAX_POW_EXPONENT:
-            raise ScriptRejected("幂运算的指数过大")
+            raise ScriptRejected(say("sandbox.pow_exponent"))
         if isinstance(x, int) and isinstance(y, int) and abs(x) > 1 and x.bit_length() * abs(y) > _MAX_INT_BITS:
-            raise ScriptRejected("幂运算的结果过大")
+            raise ScriptRejected(say("sandbox.pow_result"))
         return x**y
 
     def mul(self, x, y):
         for seq, n in ((x, y), (y, x)):
             if isinstance(seq, _SEQUENCES) and isinstance(n, int):
                 if n * max(len(seq), 1) > _MAX_SEQUENCE_REPEAT:
-                    raise ScriptRejected("重复的序列过长")
+                    raise ScriptRejected(say("sandbox.repeat"))
                 if n > 1 and isinstance(seq, (list, tuple)) and n * data_size(seq) > _MAX_DATA:
-                    raise ScriptRejected("重复的序列过长")
+                    raise ScriptRejected(say("sandbox.repeat"))
                 self.charge(n * len(seq))
         if isinstance(x, int) and isinstance(y, int) and x.bit_length() + y.bit_length() > _MAX_INT_BITS:
-            raise ScriptRejected("乘积的数字过大")
+            raise ScriptRejected(say("sandbox.product"))
         return x * y
 
     def add(self, x, y):
         # Doubling a string or list in a loop fills memory long before the time budget runs out.
         if isinstance(x, _SEQUENCES) and isinstance(y, _SEQUENCES):
             if len(x) + len(y) > _MAX_SEQUENCE_REPEAT:
-                raise ScriptRejected("拼接的序列过长")
+                raise ScriptRejected(say("sandbox.concat"))
             self.charge(len(x) + len(y))
         return x + y
 
     def lshift(self, x, y):
         if isinstance(x, int) and isinstance(y, int) and x.bit_length() + y > _MAX_INT_BITS:
-            raise ScriptRejected("移位的结果过大")
+            raise ScriptRejected(say("sandbox.shift"))
         return x << y
 
     def mod(self, x, y):
@@ -295,13 +308,13 @@ class _Guards:
             text = x if isinstance(x, str) else x.decode("latin-1")
             for directive in _PERCENT_DIRECTIVE.findall(text):
                 _check_widths(directive)
-            _check_data(y, "格式化的数据")
+            _check_data(y, "sandbox.what.formatted")
             self.charge(len(x) + data_size(y))
         return x % y
 
     def format(self, value, spec: str, conversion: str):
         _check_widths(spec)
-        _check_data(value, "格式化的数据")
+        _check_data(value, "sandbox.what.formatted")
         if conversion:
             value = {"r": repr, "s": str, "a": ascii}[conversion](value)
         return format(value, spec)
@@ -311,7 +324,7 @@ class _Guards:
                "/=": lambda: x / y, "//=": lambda: x // y, "%=": lambda: self.mod(x, y), "|=": lambda: x | y,
                "&=": lambda: x & y}
         if op not in ops:
-            raise ScriptRejected(f"不支持的运算 {op}")
+            raise ScriptRejected(say("sandbox.operator", op=op))
         return ops[op]()
 
     # -- methods that build big things in one C call -----------------------------------------------
@@ -326,7 +339,7 @@ class _Guards:
         if isinstance(obj, (str, bytes)) or obj in (str, bytes):
             guard = getattr(self, f"_str_{name}", None)
             if name in ("translate", "maketrans"):
-                raise ScriptRejected(f"不支持 {name}")
+                raise ScriptRejected(say("sandbox.method", name=name))
         elif isinstance(obj, list) and name == "extend":
             guard = self._list_extend
         elif isinstance(obj, int) and name == "to_bytes":
@@ -339,7 +352,7 @@ class _Guards:
 
     def _padded(self, this, method, width, *args):
         if isinstance(width, int) and width > _MAX_SEQUENCE_REPEAT:
-            raise ScriptRejected("填充后的文字过长")
+            raise ScriptRejected(say("sandbox.padded"))
         self.charge(max(width, len(this)) if isinstance(width, int) else len(this))
         return method(width, *args)
 
@@ -348,7 +361,7 @@ class _Guards:
     def _str_expandtabs(self, this, method, tabsize=8):
         if isinstance(tabsize, int) and len(this) + this.count("\t" if isinstance(this, str) else b"\t") * tabsize \
                 > _MAX_SEQUENCE_REPEAT:
-            raise ScriptRejected("展开制表符后的文字过长")
+            raise ScriptRejected(say("sandbox.expandtabs"))
         return method(tabsize)
 
     def _str_replace(self, this, method, old, new, count=-1):
@@ -357,7 +370,7 @@ class _Guards:
             if count >= 0:
                 found = min(found, count)
             if len(this) + found * (len(new) - len(old)) > _MAX_SEQUENCE_REPEAT:
-                raise ScriptRejected("替换后的文字过长")
+                raise ScriptRejected(say("sandbox.replace"))
         self.charge(len(this))
         return method(old, new, count)
 
@@ -365,20 +378,20 @@ class _Guards:
         items = list(items)
         total = len(this) * len(items) + sum(len(i) for i in items if isinstance(i, (str, bytes)))
         if total > _MAX_SEQUENCE_REPEAT:
-            raise ScriptRejected("连接后的文字过长")
+            raise ScriptRejected(say("sandbox.join"))
         self.charge(total)
         return method(items)
 
     def _list_extend(self, this, method, items):
         items = list(items)
         if len(this) + len(items) > _MAX_SEQUENCE_REPEAT:
-            raise ScriptRejected("列表过长")
+            raise ScriptRejected(say("sandbox.list_extend"))
         self.charge(len(items))
         return method(items)
 
     def _int_to_bytes(self, this, method, length=1, *args, **kwargs):
         if isinstance(length, int) and length > _MAX_SEQUENCE_REPEAT:
-            raise ScriptRejected("to_bytes 的长度过大")
+            raise ScriptRejected(say("sandbox.to_bytes"))
         return method(length, *args, **kwargs)
 
     def range(self, *args):
@@ -437,7 +450,7 @@ class Sandbox:
         names = {**(extra or {}), **context, **self._globals()}
         with _plain_name_errors():
             result = eval(code, names)  # noqa: S307 - compiled by RestrictedPython above
-        _check_data(result, "表达式的结果")
+        _check_data(result, "sandbox.what.result")
         return result
 
     def execute(self, script: str, context: dict, extra: dict | None = None) -> None:
@@ -450,7 +463,7 @@ class Sandbox:
             exec(code, names)  # noqa: S102 - compiled by RestrictedPython above
         results = {key: value for key, value in names.items()
                    if not (key in base or (extra and key in extra) or key.startswith("_") or callable(value))}
-        _check_data(results, "脚本留下的数据")
+        _check_data(results, "sandbox.what.script_data")
         for key in [k for k in context if k not in names]:
             del context[key]
         context.update(results)
