@@ -128,11 +128,11 @@ def test_the_api_says_why_the_sandbox_stopped_the_process(client, auth, flow, la
 
 # -- the refusals with a part that names what was too big ------------------------------------------------------
 @pytest.mark.parametrize(("source", "english", "chinese"), [
-    ("d", "The expression's result is too large (over 5,000,000 characters/items)",
+    ("d", "The expression's result is too large (limit on characters and items: 5,000,000)",
      "表达式的结果过大 (超过 5,000,000 个字符/元素)"),
-    ("str(d)", "The data to convert to text is too large (over 5,000,000 characters/items)",
+    ("str(d)", "The data to convert to text is too large (limit on characters and items: 5,000,000)",
      "要转换为文字的数据过大 (超过 5,000,000 个字符/元素)"),
-    ("f'{d}'", "The data to format is too large (over 5,000,000 characters/items)",
+    ("f'{d}'", "The data to format is too large (limit on characters and items: 5,000,000)",
      "格式化的数据过大 (超过 5,000,000 个字符/元素)"),
     ("deep", "The data is nested more than 100 levels deep", "数据嵌套超过 100 层"),
 ], ids=["result", "str", "format", "deep"])
