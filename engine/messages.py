@@ -225,6 +225,8 @@ TEXTS = {
     "runtime.what.scope": "范围 smflow:scope",
     "runtime.what.form_rows": "表单 {field} 的 rows",
     "runtime.what.due": "期限 smflow:due",
+    "runtime.bad_scope": "范围 smflow:scope 的值不是有效的范围: {value}",
+    "runtime.bad_due": "期限 smflow:due 的值 '{value}' 不是日期时间或时长 (如 'P5D')",
 }
 
 

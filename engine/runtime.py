@@ -495,7 +495,7 @@ class Runtime:
             scope = self._evaluate(task, ext["smflow:scope"], "runtime.what.scope")
             scope = ANY_SCOPE if scope in (None, "") else str(scope)
             if len(scope) > 255 or "\x00" in scope or not scope.isprintable():  # what a scope column can hold
-                raise WorkflowError(f"范围 smflow:scope 的值不是有效的范围: {scope[:40]!r}", element_id=spec.bpmn_id)
+                raise WorkflowError(say("runtime.bad_scope", value=repr(scope[:40])), element_id=spec.bpmn_id)
         form = ext.get("smflow:form")
         prefill = {}
         for f in (form or {}).get("fields", []):
@@ -526,7 +526,7 @@ class Runtime:
         try:
             parsed = parse_when(value)
         except (ValueError, TypeError, AttributeError) as exc:
-            raise WorkflowError(f"期限 smflow:due 的值 '{value}' 不是日期时间或时长 (如 'P5D')",
+            raise WorkflowError(say("runtime.bad_due", value=value),
                                 element_id=task.task_spec.bpmn_id) from exc
         return after(self.clock.now(), parsed) if isinstance(parsed, dict) else parsed
 

@@ -19,7 +19,7 @@ from web.i18n import LANG_KEY, localized
 APPROVAL = (Path(__file__).parents[1] / "fixtures" / "approval.bpmn").read_bytes()
 OFFICE = "华北/北京办事处"
 LANGS = ["en", "zh"]
-CHINESE = re.compile(r"被沙箱拒绝|不被允许|无法读取|过长|过大|流程运行出错|计算失败")
+CHINESE = re.compile(r"被沙箱拒绝|不被允许|无法读取|过长|过大|流程运行出错|计算失败|不是有效的范围|不是日期时间或时长")
 
 
 def _with_script(data: bytes, script: str) -> bytes:
@@ -84,6 +84,7 @@ def test_the_upload_form_says_why_the_sandbox_refuses(client, auth, lang):
 
 
 # -- while the process runs -------------------------------------------------------------------------------------
+TOO_LONG_SCOPE = (OFFICE * 40)[:40]  # over the 255 characters a scope may have: the message shows its start
 RUNNING = {
     "script": (lambda data: _with_script(data, "note = 'ab' * 900000"),
                {"en": "Error while running the process: The repeated sequence is too long",
@@ -91,6 +92,14 @@ RUNNING = {
     "scope": (lambda data: edit(data, ('"smflow:scope" value="office"', '"smflow:scope" value="office * 10000000"')),
               {"en": "The scope smflow:scope could not be evaluated: The repeated sequence is too long",
                "zh": "范围 smflow:scope 计算失败: 重复的序列过长"}),
+    # evaluated, but what came out cannot be used
+    "bad scope": (lambda data: edit(data, ('"smflow:scope" value="office"', '"smflow:scope" value="office * 40"')),
+                  {"en": f"The value of the scope smflow:scope is not a valid scope: {TOO_LONG_SCOPE!r}",
+                   "zh": f"范围 smflow:scope 的值不是有效的范围: {TOO_LONG_SCOPE!r}"}),
+    "bad due": (lambda data: edit(data, ("\"smflow:due\" value=\"'P3D'\"", "\"smflow:due\" value=\"'soon'\"")),
+                {"en": "The value 'soon' of the due date smflow:due is neither a date and time nor a duration "
+                       "(such as 'P5D')",
+                 "zh": "期限 smflow:due 的值 'soon' 不是日期时间或时长 (如 'P5D')"}),
 }
 
 
