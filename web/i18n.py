@@ -82,11 +82,16 @@ def localized(message: str) -> str:
         return str(message)
 
 
+def listed(items) -> str:
+    """Items joined the way the session's language lists them (、 in Chinese, ", " in English)."""
+    return t("form.list_separator").join(str(item) for item in items)
+
+
 def _param(value):
     if isinstance(value, Message):
         return localized(value)
     if isinstance(value, (list, tuple)):
-        return t("form.list_separator").join(str(_param(item)) for item in value)
+        return listed(_param(item) for item in value)
     return value
 
 

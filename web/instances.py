@@ -18,7 +18,7 @@ from engine.store.models import HumanTask, ProcessDefinition, ProcessInstance
 from .app import db, engine, tx
 from .auth import login_required
 from .history import page_number
-from .i18n import localtime, scope_label, t
+from .i18n import listed, localtime, scope_label, t
 from .inbox import process_names, step_title, user_name
 from .incidents import flash_retry
 from .paging import paging
@@ -125,9 +125,9 @@ def _choices(session: Session, counts: dict[tuple[str, str], int], query: Instan
 def event_summary(kind: str, detail: dict | None) -> str:
     d = detail or {}
     if kind == "gateway":
-        return f"{d.get('name') or d.get('element_id')} → {t('form.list_separator').join(d.get('chosen') or [])}"
+        return f"{d.get('name') or d.get('element_id')} → {listed(d.get('chosen') or [])}"
     if kind == "attachments_removed" and d.get("attachments"):  # listed the reader's way (no list: `name`, below)
-        return t("form.list_separator").join(a.get("name") or f"#{a.get('id')}" for a in d["attachments"])
+        return listed(a.get("name") or f"#{a.get('id')}" for a in d["attachments"])
     if kind == "service_task":
         return f"{d.get('element_id')} ({d.get('topic')})"
     if kind == "error":
@@ -292,8 +292,8 @@ def version_view(session: Session, actor: Actor, instance: ProcessInstance, newe
     plans = engine().migration_plans(session, instance.process_id, [instance.id]) if newest.executable else []
     if plans:
         view["plan"] = plans[0]
-        view["missing"] = t("form.list_separator").join(t("instance.step_quoted", step=step.name or step.element_id)
-                                                        for step in plans[0].missing)
+        view["missing"] = listed(t("instance.step_quoted", step=step.name or step.element_id)
+                                 for step in plans[0].missing)
     return view
 
 

@@ -17,7 +17,7 @@ from engine.store import definitions
 
 from .app import db, engine, tx
 from .auth import login_required
-from .i18n import localized, localtime, problem_text, t
+from .i18n import listed, localized, localtime, problem_text, t
 from .inbox import user_name
 from .processes import check_may_deploy, may_view, versions_of, visible_version
 
@@ -126,7 +126,7 @@ def migrate_post(process_id: str):
             moved.append(instance_id)
     if moved:
         flash(t("versions.migrated", n=len(moved), version=latest.version,
-                ids=t("form.list_separator").join(str(i) for i in moved)), "success")
+                ids=listed(moved)), "success")
     for message in refused:
         flash(message, "error")
     if not chosen:
