@@ -162,8 +162,9 @@ def as_loaded(session: Session, cls, attributes: Sequence[tuple[str, object]], v
     """The session's object for a row read through a `DriverStatement`, as if the ORM had loaded it with
     `populate_existing`: one already in the session takes the values read (and forgets `unloaded`, read again
     when used); otherwise a new one joins the session as persistent, its other attributes expired."""
+    mapper = inspect(cls)
     row = {name: value for (name, _column), value in zip(attributes, values, strict=True)}
-    key = identity_key(cls, tuple(row[column.key] for column in inspect(cls).primary_key))
+    key = identity_key(cls, tuple(row[column.key] for column in mapper.primary_key))
     obj = session.identity_map.get(key)
     if obj is not None:
         for name, value in row.items():
@@ -171,7 +172,7 @@ def as_loaded(session: Session, cls, attributes: Sequence[tuple[str, object]], v
         if unloaded:
             session.expire(obj, unloaded)
         return obj
-    obj = inspect(cls).class_manager.new_instance()
+    obj = mapper.class_manager.new_instance()
     obj.__dict__.update(row)  # where the ORM's loading puts what it read; the next line makes it the loaded state
     make_transient_to_detached(obj)
     session.add(obj)
