@@ -66,7 +66,28 @@ def _engine(r: dict) -> list[str]:
             "machine a steadier measure of the engine's cost than the wall clock.",
             "", "× bare: against bare SpiffWorkflow running the same workload in turn with that engine run, one "
             "instance each (the machine's speed drifts within a minute); the bare rows pool every turn."]
-    return out + [""]
+    return out + [""] + _floor(r)
+
+
+def _floor(r: dict) -> list[str]:
+    rows = []
+    for workload, label in (("seq20", "20 步顺序"), ("sm13", "SM1.3 6×3")):
+        for kind in ("sqlite", "postgresql"):
+            row = r.get(workload, {}).get(kind) or {}
+            floor = row.get("floor")
+            if floor:
+                rows.append([label, DB_NAMES[kind], _f(row["mean_ms"], 2), _f(floor["mean_ms"], 3),
+                             _f(floor.get("x_bare"), 1, "×"), _f(floor.get("cpu_ms"), 3), _f(row["above_floor_ms"], 2),
+                             _f(row["above_floor_x_bare"], 1, "×")])
+    if not rows:
+        return []
+    return ["**Where a completion's time goes: the database's floor** (`db_floor.py`)", "",
+            "Every statement of the run, with its parameters, sent again in the same transactions to a second "
+            "scratch database by the bare driver (sqlite3, psycopg: no SQLAlchemy, no engine), and the completions "
+            "timed from BEGIN to the end of COMMIT: what these statements take, whatever sends them. "
+            "Above the floor: SpiffWorkflow, the state's serialization, routing, validation and SQLAlchemy.", "",
+            *_table(["workload", "database", "engine ms", "floor ms", "floor × bare", "floor CPU ms",
+                     "above floor ms", "above floor × bare"], rows), ""]
 
 
 TENTHS = "first → last tenth ms, mean (median)"

@@ -28,6 +28,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
 from .common import database, migrated, progress, summary_ms
+from .db_floor import Recorder, replay
 from .processes import STEPS, answer, sequential
 
 EXTRA_OFFICES = {"华南": "珠海办事处", "西北": "银川办事处"}  # the demo has 16 offices; SM1.3 here runs 6 × 3
@@ -94,9 +95,9 @@ def _open_task(session, instance_id: int):
 
 def run_instances(sessions, engine, process_id: str, starter: str, instances: int, label: str,
                   start_data: dict | None = None, answers: dict | None = None,
-                  between: Callable[[], None] | None = None) -> dict:
+                  between: Callable[[], None] | None = None, recorder: Recorder | None = None) -> dict:
     """Start `instances` instances and complete every task of each until it ends; times each completion.
-    `between()` runs after each instance (bare SpiffWorkflow's turn)."""
+    `between()` runs after each instance (bare SpiffWorkflow's turn); `recorder` marks the completions."""
     from engine.store.unit_of_work import in_transaction
 
     doer = in_transaction(sessions, Doer)
@@ -111,10 +112,14 @@ def run_instances(sessions, engine, process_id: str, starter: str, instances: in
             values = answer(task.form, task.prefill)
             if answers is not None:
                 answers.setdefault(task.element_id, values)
+            if recorder is not None:
+                recorder.timing(True)
             started, cpu = time.perf_counter(), time.process_time()
             in_transaction(sessions, lambda s, t=task.id, u=login, v=values: engine.complete(s, t, u, v))
             timings.append(time.perf_counter() - started)
             cpu_seconds += time.process_time() - cpu
+            if recorder is not None:
+                recorder.timing(False)
         if between is not None:
             between()
         if n == 1 or n == instances or n % max(1, instances // 5) == 0:
@@ -135,38 +140,54 @@ def _engine():
     return Engine(default_registry())
 
 
-def engine_seq20(url: str, instances: int, label: str, between: Callable[[], None] | None = None) -> dict:
+def engine_seq20(url: str, instances: int, label: str, between: Callable[[], None] | None = None,
+                 floor_url: str | None = None) -> dict:
+    """The 20-step process; with `floor_url`, its statements are sent again there by the bare driver
+    (db_floor) and the result holds the database's own time per completion as "floor"."""
     from engine.store import org
     from engine.store.db import make_session_factory
     from engine.store.unit_of_work import in_transaction
 
     db = migrated(url)
+    recorder = Recorder(db) if floor_url else None
     sessions = make_session_factory(db)
     engine = _engine()
     in_transaction(sessions, lambda s: engine.deploy(s, sequential(), "bench20.bpmn", None))
     in_transaction(sessions, lambda s: (org.add_user(s, "p", "计划员", None), org.grant(s, "p", "计划部", "*")))
     try:
-        return run_instances(sessions, engine, "bench20", "p", instances, label, between=between)
+        result = run_instances(sessions, engine, "bench20", "p", instances, label, between=between,
+                               recorder=recorder)
     finally:
         db.dispose()
+    return _with_floor(result, recorder, floor_url, label)
 
 
 def engine_sm13(url: str, instances: int, label: str, answers: dict | None = None,
-                between: Callable[[], None] | None = None) -> dict:
+                between: Callable[[], None] | None = None, floor_url: str | None = None) -> dict:
     from engine.store.db import make_session_factory
     from engine.store.unit_of_work import in_transaction
     from web.demo import manual_file
 
     db = migrated(url)
+    recorder = Recorder(db) if floor_url else None
     sessions = make_session_factory(db)
     engine = _engine()
     load_org(sessions, org_6x3())
     in_transaction(sessions, lambda s: engine.deploy(s, manual_file("SM1_3.bpmn"), "SM1_3.bpmn", "admin"))
     try:
-        return run_instances(sessions, engine, "SM1_3", "planning", instances, label, answers=answers,
-                             between=between)
+        result = run_instances(sessions, engine, "SM1_3", "planning", instances, label, answers=answers,
+                               between=between, recorder=recorder)
     finally:
         db.dispose()
+    return _with_floor(result, recorder, floor_url, label)
+
+
+def _with_floor(result: dict, recorder: Recorder | None, floor_url: str | None, label: str) -> dict:
+    if recorder is not None:
+        recorder.close()
+        progress(f"{label}: 同样的语句由驱动直接重放 (数据库本身的耗时)")
+        result["floor"] = replay(recorder, floor_url)
+    return result
 
 
 # -- bare SpiffWorkflow ----------------------------------------------------------------------------
@@ -286,6 +307,11 @@ def _against_bare(row: dict, bare: Bare) -> None:
     row["bare_ms_per_step"], row["bare_cpu_ms"] = figures["ms_per_step"], figures["cpu_ms"]
     row["x_bare"] = row["mean_ms"] / figures["ms_per_step"]
     row["x_bare_cpu"] = row["cpu_ms"] / figures["cpu_ms"]
+    floor = row.get("floor")
+    if floor:
+        floor["x_bare"] = floor["mean_ms"] / figures["ms_per_step"]
+        row["above_floor_ms"] = row["mean_ms"] - floor["mean_ms"]
+        row["above_floor_x_bare"] = row["above_floor_ms"] / figures["ms_per_step"]
 
 
 def sm13_initial() -> dict:
@@ -307,14 +333,15 @@ def run(instances: int = 20, sm13_instances: int = 3, databases=("sqlite", "post
     answers: dict = {}
     for kind in databases:
         bare = bare_seq20()
-        with database(kind) as url:
-            results["seq20"][kind] = engine_seq20(url, instances, f"seq20 {kind}", between=bare)
+        with database(kind) as url, database(kind) as floor_url:
+            results["seq20"][kind] = engine_seq20(url, instances, f"seq20 {kind}", between=bare, floor_url=floor_url)
         _against_bare(results["seq20"][kind], bare)
         pooled["seq20"].add(bare)
         if sm13_instances:
             bare = bare_sm13(answers, sm13_initial())
-            with database(kind) as url:
-                results["sm13"][kind] = engine_sm13(url, sm13_instances, f"SM1.3 {kind}", answers, between=bare)
+            with database(kind) as url, database(kind) as floor_url:
+                results["sm13"][kind] = engine_sm13(url, sm13_instances, f"SM1.3 {kind}", answers, between=bare,
+                                                    floor_url=floor_url)
             _against_bare(results["sm13"][kind], bare)
             pooled["sm13"].add(bare)
     for workload, bare in pooled.items():
@@ -330,6 +357,9 @@ def run(instances: int = 20, sm13_instances: int = 3, databases=("sqlite", "post
         "sqlite_cpu_ms": seq.get("sqlite", {}).get("cpu_ms"),
         "postgres_cpu_ms": seq.get("postgresql", {}).get("cpu_ms"),
         "spiff_cpu_ms": seq["spiff"]["cpu_ms"], "sqlite_x_bare_cpu": seq.get("sqlite", {}).get("x_bare_cpu"),
+        # The same statements sent by the bare driver: what the database itself takes per completion (db_floor).
+        "sqlite_floor_ms": seq.get("sqlite", {}).get("floor", {}).get("mean_ms"),
+        "postgres_floor_ms": seq.get("postgresql", {}).get("floor", {}).get("mean_ms"),
         "sm13_sqlite_completions_per_s": results["sm13"].get("sqlite", {}).get("completions_per_s"),
         "sm13_postgres_completions_per_s": results["sm13"].get("postgresql", {}).get("completions_per_s"),
         "sm13_spiff_in_memory_completions_per_s": results["sm13"].get("spiff", {}).get("completions_per_s"),

@@ -167,7 +167,7 @@ class Engine(Scheduling):
             audit.record_many(session, [started], now, by, row.id)
             # Due at once (next timer now): its timer job runs it on, and never takes it for one with nothing due.
             parts = self.runtime.dump_parts(workflow)
-            instances.save_state(session, row.id, row.revision, parts.state, "running", now, None,
+            instances.save_state(session, row, row.revision, parts.state, "running", now, None,
                                  batch=parts.batch, rewrite=parts.rewrite)
             return row.id
         self._advance_and_save(session, row, workflow, by, row.revision, leading_events=[started])
@@ -412,7 +412,7 @@ class Engine(Scheduling):
             events.append(("instance_completed", {}))
         audit.record_many(session, events, now, actor, instance.id)
         parts = self.runtime.dump_parts(workflow)
-        instances.save_state(session, instance.id, revision, parts.state, "completed" if done else "running",
+        instances.save_state(session, instance, revision, parts.state, "completed" if done else "running",
                              None if done else self.runtime.next_timer(workflow), now if done else None,
                              read_revision, parts.batch, parts.rewrite)
         if not done:

@@ -68,7 +68,7 @@ class DriverStatement:
     # -- running ---------------------------------------------------------------------------------
     def _run(self, session: Session, params: dict, read):
         session.flush()  # what session.execute does first: pending ORM changes go before this statement
-        connection = session.connection()
+        connection = _connection(session)
         compiled = self._for(connection.dialect)
         values = _bind(compiled, params)
         cursor = connection.connection.cursor()
@@ -124,6 +124,20 @@ class RowsInsert:
                 {column: bindparam(f"{column}_{n}", type_=self.table.c[column].type) for column in self.columns}
                 for n in range(count)]))
         return statement
+
+
+# The session's connection, kept with the transaction it belongs to: asking the session for it again costs as
+# much as a small statement, and a completion runs six.
+_CONNECTION = "smflow_driver_connection"
+
+
+def _connection(session: Session):
+    held, transaction = session.info.get(_CONNECTION), session.get_transaction()
+    if held is not None and transaction is not None and held[0] is transaction and not held[1].closed:
+        return held[1]
+    connection = session.connection()
+    session.info[_CONNECTION] = (session.get_transaction(), connection)
+    return connection
 
 
 def _bind(compiled: _Compiled, params: dict):

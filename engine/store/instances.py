@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, select, true, union, update
+from sqlalchemy import bindparam, delete, func, inspect, select, true, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, load_only
 
@@ -43,10 +44,13 @@ _TABLE = ProcessInstance.__table__
 _TAKE_REVISION = (update(_TABLE).where(_TABLE.c.id == bindparam("instance_id"),
                                        _TABLE.c.revision == bindparam("expected"))
                   .values(revision=bindparam("next")))
-_SAVE_STATE = DriverStatement(
-    update(_TABLE).where(_TABLE.c.id == bindparam("instance_id"), _TABLE.c.revision == bindparam("read"))
-    .values({"revision": bindparam("taken"),
-             **{c: bindparam(c, type_=_TABLE.c[c].type) for c in ("state", "status", "next_timer_at", "ended_at")}}))
+
+
+@functools.cache
+def _save_statement(columns: tuple[str, ...]) -> DriverStatement:
+    return DriverStatement(
+        update(_TABLE).where(_TABLE.c.id == bindparam("instance_id"), _TABLE.c.revision == bindparam("read"))
+        .values({"revision": bindparam("taken"), **{c: bindparam(c, type_=_TABLE.c[c].type) for c in columns}}))
 
 
 _HISTORY = InstanceHistory.__table__
@@ -70,7 +74,7 @@ def take_revision(session: Session, instance_id: int, expected_revision: int) ->
     return expected_revision + 1
 
 
-def save_state(session: Session, instance_id: int, revision: int, state: str, status: str,
+def save_state(session: Session, instance: ProcessInstance, revision: int, state: str, status: str,
                next_timer_at: datetime | None, ended_at: datetime | None, read_revision: int | None = None,
                batch: tuple[int, str] | None = None, rewrite: bool = False) -> None:
     """Write the state as `revision`: the one this unit of work took with `take_revision`, or the next after
@@ -78,15 +82,21 @@ def save_state(session: Session, instance_id: int, revision: int, state: str, st
 
     `batch` is a new batch of the history stored apart (its number and text); `rewrite` drops those stored
     before, when the state holds the whole workflow again (runtime.StateParts)."""
-    saved = _SAVE_STATE.rowcount(session, {
-        "instance_id": instance_id, "taken": revision, "read": revision if read_revision is None else read_revision,
-        "state": state, "status": status, "next_timer_at": next_timer_at, "ended_at": ended_at})
+    # Only the columns whose value changes: SQLite rewrites an index's page for every indexed column the
+    # statement sets, changed or not (status and the next timer are indexed; most steps change neither). What
+    # `instance` was read with is what is stored: every writer moves the revision on, which guards this update.
+    loaded = inspect(instance).dict
+    values = {"status": status, "next_timer_at": next_timer_at, "ended_at": ended_at}
+    columns = ("state", *(c for c, value in values.items() if c not in loaded or loaded[c] != value))
+    saved = _save_statement(columns).rowcount(session, {
+        "instance_id": instance.id, "taken": revision, "read": revision if read_revision is None else read_revision,
+        "state": state, **values})
     if saved != 1:
-        raise Conflict("流程实例刚被其他人更新, 请重试", instance_id=instance_id)
+        raise Conflict("流程实例刚被其他人更新, 请重试", instance_id=instance.id)
     if rewrite:
-        _DROP_BATCHES.rowcount(session, {"instance_id": instance_id})
+        _DROP_BATCHES.rowcount(session, {"instance_id": instance.id})
     if batch is not None:
-        _ADD_BATCH.run(session, [{"instance_id": instance_id, "batch": batch[0], "tasks": batch[1]}])
+        _ADD_BATCH.run(session, [{"instance_id": instance.id, "batch": batch[0], "tasks": batch[1]}])
 
 
 def history(session: Session, instance_id: int) -> list[str]:

@@ -20,4 +20,8 @@ def test_engine_json_prints_the_three_rates(postgres_url):
     for key in ("sqlite_completions_per_s", "postgres_completions_per_s", "spiff_in_memory_completions_per_s"):
         assert figures[key] > 0, key
     assert figures["details"]["seq20"]["sqlite"]["completions"] == 20
+    # The same statements replayed by the bare driver ended as the run did (db_floor checks), and were timed.
+    for kind in ("sqlite", "postgresql"):
+        assert figures["details"]["seq20"][kind]["floor"]["n"] == 20
+    assert 0 < figures["sqlite_floor_ms"] < figures["details"]["seq20"]["sqlite"]["mean_ms"]
     assert "实例 1/1" in result.stderr  # progress goes to stderr

@@ -285,3 +285,37 @@ def test_the_instance_lock_of_a_completion_is_taken_again_in_each_transaction(en
                 assert all("FOR UPDATE OF process_instance" in r for r in reads)
     finally:
         event.remove(env.db, "before_cursor_execute", count)
+
+
+def test_a_step_sets_status_and_end_only_when_they_change(env, started):
+    """SQLite rewrites an index page for each indexed column an UPDATE sets, even to the value it had: a step
+    that leaves the instance running, with no timer, writes its state and revision alone."""
+    from sqlalchemy import event
+
+    from engine.store.models import ProcessInstance
+
+    updates: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("UPDATE PROCESS_INSTANCE"):
+            updates.append(statement.split(" WHERE ")[0])
+
+    def complete(task_id, login, data):
+        updates.clear()
+        env.tx(lambda s: env.engine.complete(s, task_id, login, data))
+        (update,) = updates
+        return update
+
+    event.listen(env.db, "before_cursor_execute", record)
+    try:
+        (task,) = inbox(env, "bj")
+        step = complete(task[0], "bj", REQUEST)
+        assert "state=" in step and "revision=" in step
+        assert not any(column in step for column in ("status=", "next_timer_at=", "ended_at="))
+        (review,) = inbox(env, "rm_n")
+        last = complete(review[0], "rm_n", {"decision": "approve"})
+        assert "status=" in last and "ended_at=" in last and "next_timer_at=" not in last
+    finally:
+        event.remove(env.db, "before_cursor_execute", record)
+    stored = env.tx(lambda s: s.get(ProcessInstance, started))
+    assert stored.status == "completed" and stored.ended_at == env.clock.now() and stored.revision == 3
