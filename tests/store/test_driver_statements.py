@@ -73,6 +73,21 @@ def test_an_update_says_how_many_rows_it_changed(env):
         assert session.get(User, "li").name == "李四四"
 
 
+def test_a_session_kept_across_transactions_runs_each_statement_in_its_current_one(env):
+    """The driver's connection is kept with the transaction it belongs to: after a commit or a rollback the
+    next statement runs in the session's next transaction, whose fate is its own."""
+    row = {"kind": "x", "at": WHEN, "actor": None, "instance_id": None, "task_id": None, "detail": None}
+    events = RowsInsert(EVENTS, COLUMNS)
+    with env.sessions() as session:
+        events.run(session, [{**row, "kind": "kept"}])
+        session.commit()
+        events.run(session, [{**row, "kind": "undone"}])
+        session.rollback()
+        events.run(session, [{**row, "kind": "kept too"}])
+        session.commit()
+    assert [r[0] for r in _stored(env)] == ["kept", "kept too"]
+
+
 def test_a_driver_error_is_sqlalchemys_and_the_unit_of_work_loses_nothing(env):
     env.tx(lambda s: org.add_user(s, "li", "李四", None))
     add_user = RowsInsert(User.__table__, ("login", "name", "active"))
