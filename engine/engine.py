@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from . import definitions as bpmn_definitions
 from . import instance_migration, lane_roles, versions
@@ -233,7 +233,7 @@ class Engine(Scheduling):
         actor = self._who(session, login)
         login = actor.login
         self._check_can_act(session, actor, row)
-        workflow = self._load(instance)
+        workflow = self._load(session, instance)
         task = find_task(workflow, row.task_guid)
         if task.state != TaskState.READY:
             session.refresh(row)  # someone finished it between our two reads: say who
@@ -275,12 +275,12 @@ class Engine(Scheduling):
 
     def workflow_data(self, session: Session, instance_id: int) -> dict:
         instance = instances.get(session, instance_id)
-        workflow = self._load(instance, for_change=False)
+        workflow = self._load(session, instance, for_change=False)
         return (workflow.last_task or workflow.task_tree).data
 
     def path_taken(self, session: Session, instance_id: int) -> list[tuple[str, str]]:
         """The sequence flows the instance has gone along, as (source, target) element ids (the diagram's path)."""
-        return taken_flows(self._load(instances.get(session, instance_id), for_change=False))
+        return taken_flows(self._load(session, instances.get(session, instance_id), for_change=False))
 
     def element_names(self, definition: ProcessDefinition) -> dict[str, str]:
         """Element id → name as drawn (e.g. "5 预测备案"), for telling what happened in words."""
@@ -336,16 +336,16 @@ class Engine(Scheduling):
             self._specs[definition.id] = cached
         return cached
 
-    def _load(self, instance: ProcessInstance, for_change: bool = True):
+    def _load(self, session: Session, instance: ProcessInstance | tasks.InstanceRow, for_change: bool = True):
         """The instance's workflow: from the warm cache when it holds the stored revision, else rebuilt."""
         if for_change:
             warm = self._warm.pop(instance.id, None)
             if warm is not None and warm[0] == instance.revision:
                 return warm[1]
         cached = self._specs.get(instance.definition_id)
-        spec, subprocess_specs = cached or self._spec(session_get_definition(instance))
+        spec, subprocess_specs = cached or self._spec(session.get(ProcessDefinition, instance.definition_id))
         return self.runtime.load_state(instance.state, spec, subprocess_specs,
-                                       lambda: instances.history(object_session(instance), instance.id))
+                                       lambda: instances.history(session, instance.id))
 
     def _advance_and_save(self, session: Session, instance: ProcessInstance, workflow, actor: str | None,
                           revision: int, retry_guid: str | None = None,
@@ -417,7 +417,7 @@ class Engine(Scheduling):
                              read_revision, parts.batch, parts.rewrite)
         if not done:
             after_commit(session, lambda i=instance.id: self._keep_warm(i, revision, workflow))
-        session.expire(instance)
+        tasks.saved(session, instance)
 
     def _sync_tasks(self, session: Session, instance: ProcessInstance, workflow, now: datetime) -> list:
         """Add rows for newly ready user tasks, cancel those no longer waited for; their audit events."""
@@ -465,10 +465,6 @@ def check_file(engine: Engine, session: Session, data: bytes, filename: str | No
             message = say("deploy.problems", count=len(problems) + len(lane_errors))
         raise ValidationFailed(message, problems + lane_errors, file=filename, warnings=warnings)
     return parsed, warnings
-
-
-def session_get_definition(instance: ProcessInstance) -> ProcessDefinition:
-    return object_session(instance).get(ProcessDefinition, instance.definition_id)
 
 
 def human_task_dict(row: HumanTask) -> dict:

@@ -53,8 +53,8 @@ def _newest(session: Session, process_id: str) -> ProcessDefinition:
     return newest
 
 
-def _plan(engine: Engine, instance: ProcessInstance, newest: ProcessDefinition) -> InstanceMove:
-    workflow = engine._load(instance, for_change=False)
+def _plan(engine: Engine, session: Session, instance: ProcessInstance, newest: ProcessDefinition) -> InstanceMove:
+    workflow = engine._load(session, instance, for_change=False)
     plan = versions.plan_migration(workflow, *engine._spec(newest))
     return InstanceMove(instance.id, instance.business_key, instance.version, newest.version, plan.active, plan.missing)
 
@@ -63,7 +63,7 @@ def plans(engine: Engine, session: Session, process_id: str,
           instance_ids: list[int] | None = None) -> list[InstanceMove]:
     """Dry run over the running instances of older versions (or just `instance_ids` among them); stores nothing."""
     newest = _newest(session, process_id)
-    return [_plan(engine, row, newest)
+    return [_plan(engine, session, row, newest)
             for row in stored.running_instances(session, process_id, newest.version, instance_ids)]
 
 
@@ -75,7 +75,7 @@ def migrate(engine: Engine, session: Session, instance_id: int, by: str | None) 
         raise StaleAction(say("migration.ended", id=instance_id), instance_id=instance_id)
     if instance.version >= newest.version:
         raise StaleAction(say("migration.on_newest", id=instance_id, version=instance.version), instance_id=instance_id)
-    workflow = engine._load(instance)
+    workflow = engine._load(session, instance)
     spec, subprocess_specs = engine._spec(newest)
     plan = versions.plan_migration(workflow, spec, subprocess_specs)
     move = InstanceMove(instance.id, instance.business_key, instance.version, newest.version, plan.active, plan.missing)

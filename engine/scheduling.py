@@ -117,7 +117,7 @@ class Scheduling:
 
     def _fire(self, session: Session, instance: ProcessInstance) -> None:
         """The only unit of work in which waiting timers fire (see timers.firing): any other step leaves them."""
-        workflow = self._load(instance)
+        workflow = self._load(session, instance)
         revision = instances.take_revision(session, instance.id, instance.revision)
         with firing(workflow):
             self.runtime.fire_timers(workflow)
@@ -277,7 +277,7 @@ class Scheduling:
             return self._run_timer_job(session, job)
         now = self.clock.now()
         instance = instances.get(session, job.instance_id)
-        workflow = self._load(instance) if instance.status == "running" else None
+        workflow = self._load(session, instance) if instance.status == "running" else None
         try:
             task = find_task(workflow, job.task_guid) if workflow is not None else None
         except KeyError:

@@ -74,7 +74,7 @@ def take_revision(session: Session, instance_id: int, expected_revision: int) ->
     return expected_revision + 1
 
 
-def save_state(session: Session, instance: ProcessInstance, revision: int, state: str, status: str,
+def save_state(session: Session, instance: ProcessInstance | tasks.InstanceRow, revision: int, state: str, status: str,
                next_timer_at: datetime | None, ended_at: datetime | None, read_revision: int | None = None,
                batch: tuple[int, str] | None = None, rewrite: bool = False) -> None:
     """Write the state as `revision`: the one this unit of work took with `take_revision`, or the next after
@@ -85,7 +85,7 @@ def save_state(session: Session, instance: ProcessInstance, revision: int, state
     # Only the columns whose value changes: SQLite rewrites an index's page for every indexed column the
     # statement sets, changed or not (status and the next timer are indexed; most steps change neither). What
     # `instance` was read with is what is stored: every writer moves the revision on, which guards this update.
-    loaded = inspect(instance).dict
+    loaded = inspect(instance).dict if isinstance(instance, ProcessInstance) else vars(instance)
     values = {"status": status, "next_timer_at": next_timer_at, "ended_at": ended_at}
     columns = ("state", *(c for c, value in values.items() if c not in loaded or loaded[c] != value))
     saved = _save_statement(columns).rowcount(session, {

@@ -279,7 +279,8 @@ def test_the_instance_lock_of_a_completion_is_taken_again_in_each_transaction(en
             assert tasks.get_with_instance(session, request[0], for_change=True) == held  # locked already
             assert len(reads) == 1
             session.commit()
-            assert tasks.get_with_instance(session, request[0], for_change=True) == held  # the same objects…
+            task, instance = tasks.get_with_instance(session, request[0], for_change=True)
+            assert task is held[0] and instance is not held[1] and instance.id == held[1].id  # the task's object…
             assert len(reads) == 2  # …read (and locked) again
             if env.db.dialect.name == "postgresql":
                 assert all("FOR UPDATE OF process_instance" in r for r in reads)
