@@ -207,10 +207,9 @@ class Engine(Scheduling):
         session.refresh(row)
         return row
 
-    def _changed_meanwhile(self, session: Session, actor: Actor, row: HumanTask) -> None:
+    def _changed_meanwhile(self, session: Session, actor: Actor, row: HumanTask | tasks.TaskRow) -> None:
         """Someone changed the task between our read and our write: say who, or ask for a retry."""
-        session.refresh(row)
-        self._check_can_act(session, actor, row)
+        self._check_can_act(session, actor, tasks.refreshed(session, row))
         raise StaleAction(say("action.changed"), task_id=row.id)
 
     def _check_can_act(self, session: Session, actor: Actor, row: HumanTask) -> None:
@@ -229,15 +228,14 @@ class Engine(Scheduling):
     # -- complete -------------------------------------------------------------------------------
     def complete(self, session: Session, task_id: int, login: str | Actor, data: dict) -> HumanTask:
         """Validate and submit a task's form, then run the process on until it waits again."""
-        row, instance = tasks.get_with_instance(session, task_id, for_change=True)
+        row, instance = tasks.get_with_instance(session, task_id)
         actor = self._who(session, login)
         login = actor.login
         self._check_can_act(session, actor, row)
         workflow = self._load(session, instance)
         task = find_task(workflow, row.task_guid)
-        if task.state != TaskState.READY:
-            session.refresh(row)  # someone finished it between our two reads: say who
-            self._check_can_act(session, actor, row)
+        if task.state != TaskState.READY:  # someone finished it between our two reads: say who
+            self._check_can_act(session, actor, tasks.refreshed(session, row))
             raise StaleAction(say("action.not_waiting"), task_id=row.id)
         values = validate_submission(row.form, data, task.data, self.sandbox, row.prefill)
         read, revision = instance.revision, instance.revision + 1  # locked since it was read: saved at the end

@@ -38,6 +38,7 @@ from .inbox import (
     due_state,
     earlier_steps,
     process_names,
+    seen_by,
     step_title,
     task_ref,
     visible_task,
@@ -167,12 +168,11 @@ def task_detail(task_id: int):
 
 
 def _act(task_id: int, action) -> dict:
-    """Check the task may be seen at all (404 otherwise), then act, in one unit of work."""
+    """Check the task may be seen at all (404 otherwise), then act on it (the engine finds the session's object
+    read already), in one unit of work."""
     def work(session):
-        # The task with its instance in one query, both held: the engine then finds them in the session.
-        row, _instance = tasks.get_with_instance(session, task_id, for_change=True)
-        visible_task(session, task_id, g.actor)  # 404 outside my roles and scopes
-        action(session)
+        row = visible_task(session, task_id, g.actor)  # 404 outside my roles and scopes
+        action(session, row)
         return human_task_dict(row)
 
     return {"task": tx(work)}
@@ -181,13 +181,13 @@ def _act(task_id: int, action) -> dict:
 @bp.post("/tasks/<int:task_id>/claim")
 @login_required
 def claim(task_id: int):
-    return _act(task_id, lambda s: engine().claim(s, task_id, g.actor))
+    return _act(task_id, lambda s, _row: engine().claim(s, task_id, g.actor))
 
 
 @bp.post("/tasks/<int:task_id>/unclaim")
 @login_required
 def unclaim(task_id: int):
-    return _act(task_id, lambda s: engine().unclaim(s, task_id, g.actor))
+    return _act(task_id, lambda s, _row: engine().unclaim(s, task_id, g.actor))
 
 
 class _Submission(NamedTuple):
@@ -240,11 +240,11 @@ def _submission(task_id: int) -> _Submission:
     return _Submission(data, uploads, problems)
 
 
-def _with_files(session: Session, task_id: int, sent: _Submission, whole_form: bool) -> dict:
+def _with_files(session: Session, row, sent: _Submission, whole_form: bool) -> dict:
     """The values with each file field's attachment: a new upload stored in this unit of work, or one the
     task may keep (the task page's rules). Any refusal raises, so the unit of work stores nothing;
     `whole_form` adds the other fields' problems, so that every problem is told at once."""
-    row, login = tasks.get(session, task_id), g.actor.login
+    login = g.actor.login
     values = dict(sent.data)  # a retried unit of work starts again from what was sent
     problems = sent.problems + put_files(session, row, values, sent.uploads,
                                          lambda upload: store_upload(session, row, upload, login))
@@ -262,7 +262,15 @@ def complete(task_id: int):
     """The form's values, e.g. {"amount": 12.5, "lines": [{"item": "会议", "cost": 3}]}, as a JSON body, or
     as the `data` part of a multipart body with one part per file field (named by the field's id)."""
     sent = _submission(task_id)
-    return _act(task_id, lambda s: engine().complete(s, task_id, g.actor, _with_files(s, task_id, sent, True)))
+
+    def work(session):
+        # The task with its instance in one query, the instance locked: the engine finds both read already.
+        row, _instance = tasks.get_with_instance(session, task_id)
+        seen_by(row, g.actor)  # 404 outside my roles and scopes
+        engine().complete(session, task_id, g.actor, _with_files(session, row, sent, True))
+        return human_task_dict(row)
+
+    return {"task": tx(work)}
 
 
 @bp.post("/tasks/<int:task_id>/draft")
@@ -270,8 +278,8 @@ def complete(task_id: int):
 def draft(task_id: int):
     """Like complete (JSON or multipart), unchecked; a refused file refuses the whole draft."""
     sent = _submission(task_id)
-    return _act(task_id, lambda s: engine().save_draft(s, task_id, g.actor.login,
-                                                       _with_files(s, task_id, sent, False)))
+    return _act(task_id, lambda s, row: engine().save_draft(s, task_id, g.actor.login,
+                                                            _with_files(s, row, sent, False)))
 
 
 @bp.get("/history")

@@ -41,10 +41,14 @@ def visible_task(session: Session, task_id: int, actor: Actor) -> HumanTask:
     """The task, when the actor holds its role in its scope, did or holds it, or is an administrator.
 
     Anyone else is told it does not exist, exactly as for an unknown id, so ids reveal nothing."""
-    row = tasks.get(session, task_id)
+    return seen_by(tasks.get(session, task_id), actor)
+
+
+def seen_by(row, actor: Actor):
+    """`row` (a task already read), if the actor may see it (see visible_task); else NotFound."""
     if actor.is_admin or actor.login in (row.assignee, row.completed_by) or holds(actor, row.role, row.scope):
         return row
-    raise NotFound(say("task.not_found", id=task_id), task_id=task_id)
+    raise NotFound(say("task.not_found", id=row.id), task_id=row.id)
 
 
 # -- display helpers ------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def save_state(session: Session, instance: ProcessInstance | tasks.InstanceRow, 
                next_timer_at: datetime | None, ended_at: datetime | None, read_revision: int | None = None,
                batch: tuple[int, str] | None = None, rewrite: bool = False) -> None:
     """Write the state as `revision`: the one this unit of work took with `take_revision`, or the next after
-    `read_revision` when it read the instance locked instead (tasks.get_with_instance(for_change=True)).
+    `read_revision` when it read the instance locked instead (tasks.get_with_instance).
 
     `batch` is a new batch of the history stored apart (its number and text); `rewrite` drops those stored
     before, when the state holds the whole workflow again (runtime.StateParts)."""

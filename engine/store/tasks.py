@@ -28,14 +28,12 @@ def get(session: Session, task_id: int) -> HumanTask:
 # The statements of every completion are built once: building one costs more than running it (bench/README.md).
 # The instance's state is not read with its task: the engine usually holds the workflow of that exact
 # revision already, and a large instance's state is megabytes; reading `instance.state` loads it.
-# Both are read as plain columns on the driver's cursor; the task becomes the session's object
-# (driver_statements.as_loaded), the instance an InstanceRow.
+# Both are read as plain columns on the driver's cursor, into plain objects (TaskRow, InstanceRow).
 _TASK_ATTRIBUTES = mapped_columns(HumanTask)
 _INSTANCE_ATTRIBUTES = mapped_columns(ProcessInstance, leave_out=["state"])
 _task_with_instance = (select(*(c for _, c in _TASK_ATTRIBUTES), *(c for _, c in _INSTANCE_ATTRIBUTES))
                        .join(ProcessInstance.__table__, ProcessInstance.id == HumanTask.instance_id)
                        .where(HumanTask.id == bindparam("task_id")))
-_TASK_WITH_INSTANCE = DriverStatement(_task_with_instance)
 _STATE = DriverStatement(select(ProcessInstance.state).where(ProcessInstance.id == bindparam("instance_id")))
 _ACTIVE_GUIDS = (select(HumanTask.task_guid, HumanTask.id)
                  .where(HumanTask.instance_id == bindparam("instance_id"), HumanTask.state.in_(ACTIVE_STATES)))
@@ -52,10 +50,19 @@ _CANCEL = (update(HumanTask.__table__)
 _TASK_WITH_INSTANCE_FOR_CHANGE = DriverStatement(_task_with_instance.with_for_update(of=ProcessInstance.__table__))
 
 
+class TaskRow:
+    """A task's columns as read for a change: a plain object with the attributes of a HumanTask, not the
+    session's. Making the ORM's object, and reading its instrumented attributes, took about 10 % of a
+    completion (alternating runs in one process); nothing a completion does with its task needs the ORM."""
+
+    def __init__(self, columns: dict):
+        self.__dict__.update(columns)
+
+
 class InstanceRow:
-    """An instance's columns as read with its task for a change: a plain object, not the session's (making the
-    ORM's object, and reading its instrumented attributes, took about 6 % of a completion). It has the
-    attributes of a ProcessInstance; its state is read when first asked for, as the ORM's deferred column is."""
+    """An instance's columns as read with its task for a change: a plain object, not the session's (about 6 % of
+    a completion, as for TaskRow). It has the attributes of a ProcessInstance; its state is read when first
+    asked for, as the ORM's deferred column is."""
 
     def __init__(self, session: Session, columns: dict):
         self.__dict__.update(columns)
@@ -68,58 +75,66 @@ class InstanceRow:
         return self._state
 
 
-def get_with_instance(session: Session, task_id: int, for_change: bool = False) -> tuple[HumanTask, InstanceRow]:
-    """A task and its instance in one round trip (the hot path of every completion); not again when the unit
-    of work has read them already (a web request checks first that the task may be seen).
+def get_with_instance(session: Session, task_id: int) -> tuple[HumanTask | TaskRow, ProcessInstance | InstanceRow]:
+    """A task and its instance in one round trip, the instance's row locked for the rest of the unit of work (the
+    hot path of every completion); not again in the same transaction (the API reads them first, to check that the
+    task may be seen).
 
-    `for_change`: the instance's row is locked for the rest of the unit of work. The instance is an
-    InstanceRow, or the session's ProcessInstance when the session holds it already (then it is brought up to
-    date, as the ORM's `populate_existing` would)."""
-    row = session.identity_map.get(identity_key(HumanTask, task_id))
-    if row is not None and for_change:
-        instance = _locked(session).get(row.instance_id)
-        if instance is not None:
-            return row, instance
-    elif row is not None:
-        return row, session.get(ProcessInstance, row.instance_id, options=[defer(ProcessInstance.state)])
-    found = (_TASK_WITH_INSTANCE_FOR_CHANGE if for_change else _TASK_WITH_INSTANCE).first(session, {"task_id": task_id})
+    Each is a plain row (TaskRow, InstanceRow), or the session's object when the session holds it already; then
+    it is brought up to date, as the ORM's `populate_existing` would."""
+    held = _locked(session).get(task_id)
+    if held is not None:
+        return held
+    found = _TASK_WITH_INSTANCE_FOR_CHANGE.first(session, {"task_id": task_id})
     if found is None:
         raise NotFound(say("task.not_found", id=task_id), task_id=task_id)
     split = len(_TASK_ATTRIBUTES)
-    row = as_loaded(session, HumanTask, _TASK_ATTRIBUTES, found[:split])
-    values = found[split:]
-    if session.identity_map.get(identity_key(ProcessInstance, row.instance_id)) is not None:
-        instance = as_loaded(session, ProcessInstance, _INSTANCE_ATTRIBUTES, values, unloaded=["state"])
-    else:
-        instance = InstanceRow(session, {name: value for (name, _column), value in
-                                         zip(_INSTANCE_ATTRIBUTES, values, strict=True)})
-    if for_change:
-        _note_locked(session, instance)
+    row = _plain_or_held(session, HumanTask, TaskRow, _TASK_ATTRIBUTES, found[:split], ())
+    instance = _plain_or_held(session, ProcessInstance, lambda columns: InstanceRow(session, columns),
+                              _INSTANCE_ATTRIBUTES, found[split:], ["state"])
+    _note_locked(session, task_id, (row, instance))
     return row, instance
 
 
+def _plain_or_held(session: Session, cls, plain, attributes, values, unloaded):
+    columns = {name: value for (name, _column), value in zip(attributes, values, strict=True)}
+    if session.identity_map.get(identity_key(cls, columns["id"])) is not None:
+        return as_loaded(session, cls, attributes, values, unloaded)
+    return plain(columns)
+
+
+def refreshed(session: Session, row: HumanTask | TaskRow) -> HumanTask:
+    """The task as stored now, as the session's object (read again)."""
+    if isinstance(row, HumanTask):
+        session.refresh(row)
+        return row
+    return session.get(HumanTask, row.id, populate_existing=True)
+
+
 def saved(session: Session, instance: ProcessInstance | InstanceRow) -> None:
-    """The instance's row has been written: what was read of it is read again when next asked for."""
-    if isinstance(instance, InstanceRow):
-        _locked(session).pop(instance.id, None)  # still locked: a later read takes the lock it holds already
-    else:
+    """The instance's row has been written: what was read of it, and of its tasks, is read again when next asked
+    for (the lock is still held: a later read takes it again at no cost)."""
+    held = _locked(session)
+    for task_id in [t for t, (_row, read) in held.items() if read.id == instance.id]:
+        del held[task_id]
+    if isinstance(instance, ProcessInstance):
         session.expire(instance)
 
 
-# Locks end with their transaction: what was locked is remembered with the transaction it was locked in.
+# Locks end with their transaction: what was read locked is remembered with the transaction it was read in.
 _LOCKED = "smflow_locked_instances"
 
 
-def _locked(session: Session) -> dict[int, ProcessInstance | InstanceRow]:
+def _locked(session: Session) -> dict[int, tuple]:
     held, transaction = session.info.get(_LOCKED), session.get_transaction()
     return held[1] if held is not None and transaction is not None and held[0] is transaction else {}
 
 
-def _note_locked(session: Session, instance: ProcessInstance | InstanceRow) -> None:
+def _note_locked(session: Session, task_id: int, read: tuple) -> None:
     held, transaction = session.info.get(_LOCKED), session.get_transaction()
     if held is None or held[0] is not transaction:
         held = session.info[_LOCKED] = (transaction, {})
-    held[1][instance.id] = instance
+    held[1][task_id] = read
 
 
 def active_for_instance(session: Session, instance_id: int, light: bool = False) -> list[HumanTask]:
@@ -414,8 +429,11 @@ def transition(session: Session, row: HumanTask, **values) -> bool:
     return statement.rowcount(session, params) == 1
 
 
-def now_stored(row: HumanTask, **values) -> None:
+def now_stored(row: HumanTask | TaskRow, **values) -> None:
     """Tell the loaded `row` what a successful `transition` wrote, so that reading it needs no query."""
+    if isinstance(row, TaskRow):
+        vars(row).update(values)
+        return
     for column, value in values.items():
         set_committed_value(row, column, value)
 

@@ -275,12 +275,12 @@ def test_the_instance_lock_of_a_completion_is_taken_again_in_each_transaction(en
     event.listen(env.db, "before_cursor_execute", count)
     try:
         with env.sessions() as session:
-            held = tasks.get_with_instance(session, request[0], for_change=True)  # held: the session keeps it
-            assert tasks.get_with_instance(session, request[0], for_change=True) == held  # locked already
+            held = tasks.get_with_instance(session, request[0])  # held: the session keeps it
+            assert tasks.get_with_instance(session, request[0]) == held  # locked already
             assert len(reads) == 1
             session.commit()
-            task, instance = tasks.get_with_instance(session, request[0], for_change=True)
-            assert task is held[0] and instance is not held[1] and instance.id == held[1].id  # the task's object…
+            task, instance = tasks.get_with_instance(session, request[0])
+            assert (task.id, instance.id) == (held[0].id, held[1].id) and task is not held[0]  # the same rows…
             assert len(reads) == 2  # …read (and locked) again
             if env.db.dialect.name == "postgresql":
                 assert all("FOR UPDATE OF process_instance" in r for r in reads)
@@ -320,3 +320,20 @@ def test_a_step_sets_status_and_end_only_when_they_change(env, started):
         event.remove(env.db, "before_cursor_execute", record)
     stored = env.tx(lambda s: s.get(ProcessInstance, started))
     assert stored.status == "completed" and stored.ended_at == env.clock.now() and stored.revision == 3
+
+
+def test_a_session_that_holds_the_task_sees_it_completed(env, started):
+    """A completion reads its task and instance as plain rows, unless the session holds the task's object
+    already (a caller read it first): then that object is the one brought up to date."""
+    (task,) = inbox(env, "bj")
+    with env.sessions() as session:
+        held = session.get(HumanTask, task[0])
+        assert held.state == "open"
+        done = env.engine.complete(session, task[0], "bj", REQUEST)
+        assert done is held and (held.state, held.completed_by, held.submitted["amount"]) == ("completed", "bj", 12.5)
+        session.commit()
+    with env.sessions() as session:
+        plain = env.engine.complete(session, inbox(env, "rm_n")[0][0], "rm_n", {"decision": "approve"})
+        assert not isinstance(plain, HumanTask) and (plain.state, plain.completed_by) == ("completed", "rm_n")
+        session.commit()
+    assert env.tx(lambda s: s.get(HumanTask, plain.id).state) == "completed"
