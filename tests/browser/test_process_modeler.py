@@ -176,6 +176,8 @@ def test_owner_edits_validates_and_deploys_a_new_version(page, demo, shot):
     expect(problems).to_have_count(1)
     expect(problems.first).to_contain_text(FLOW)
     expect(problems.first).to_contain_text("沙箱")
+    # the count is said once, with what to do about it
+    expect(page.locator("#modeler-status")).to_have_text("文件中有 1 处引擎无法执行的内容 — 改正后才能部署")
     expect(page.locator(f".djs-element.smflow-problem[data-element-id='{FLOW}']")).to_have_count(1)
     assert selected(page) == []
     problems.first.locator("button.problem-element").click()

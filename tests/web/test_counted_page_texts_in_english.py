@@ -71,9 +71,9 @@ def test_a_service_task_tried_once_on_the_instance_page(client, auth, flow, lang
 
 
 MODELER = {  # the modeler's messages with a count, filled in for one as the page's script does
-    "en": {"problems": "Problems found: 1", "blocked": "Errors to fix before deploying: 1",
+    "en": {"problems": "Problems found: 1",
            "valid_with_warnings": "Valid, with notes that do not block deploying: 1"},
-    "zh": {"problems": "发现 1 处问题", "blocked": "有 1 处错误, 改正后才能部署",
+    "zh": {"problems": "发现 1 处问题",
            "valid_with_warnings": "校验通过, 有 1 条提醒 (不影响部署)"},
 }
 

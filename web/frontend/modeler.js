@@ -279,8 +279,9 @@ function validate() {
       return;
     }
     showProblems(answer.problems || [], warnings);
+    // One count: the server's message has it (or ours does), the list below shows each problem.
     say((answer.message || format(messages.problems, { n: (answer.problems || []).length })) + ' — ' +
-      format(messages.blocked, { n: (answer.problems || []).length }), 'error');
+      messages.blocked, 'error');
     page.setAttribute('data-validation', 'problems');
   });
 }
