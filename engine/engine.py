@@ -408,11 +408,11 @@ class Engine(Scheduling):
         done = workflow.is_completed()
         if done:
             events.append(("instance_completed", {}))
-        audit.record_many(session, events, now, actor, instance.id)
         parts = self.runtime.dump_parts(workflow)
         instances.save_state(session, instance, revision, parts.state, "completed" if done else "running",
                              None if done else self.runtime.next_timer(workflow), now if done else None,
-                             read_revision, parts.batch, parts.rewrite)
+                             read_revision, parts.batch, parts.rewrite,
+                             events=audit.rows(events, now, actor, instance.id))
         if not done:
             after_commit(session, lambda i=instance.id: self._keep_warm(i, revision, workflow))
         tasks.saved(session, instance)

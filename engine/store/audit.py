@@ -12,7 +12,8 @@ from .models import Event
 
 # Not ORM objects: events are never read back or changed in the unit of work that writes them, and the ORM's
 # flush cost several times the statement itself. One multi-row INSERT on the driver's cursor (bench/README.md).
-_INSERT = RowsInsert(Event.__table__, ("kind", "at", "actor", "instance_id", "task_id", "detail"))
+COLUMNS = ("kind", "at", "actor", "instance_id", "task_id", "detail")
+_INSERT = RowsInsert(Event.__table__, COLUMNS)
 
 
 def _row(kind: str, at: datetime, actor: str | None, instance_id: int | None, task_id: int | None,
@@ -29,9 +30,19 @@ def record(session: Session, kind: str, at: datetime, actor: str | None = None, 
 def record_many(session: Session, events: list[tuple[str, dict]], at: datetime, actor: str | None = None,
                 instance_id: int | None = None) -> None:
     """Several events of one moment, as (kind, detail) with an optional "task_id" in detail: one statement."""
-    if events:
-        _INSERT.run(session, [_row(kind, at, actor, instance_id, detail.pop("task_id", None), detail)
-                              for kind, detail in ((k, dict(d)) for k, d in events)])
+    record_rows(session, rows(events, at, actor, instance_id))
+
+
+def rows(events: list[tuple[str, dict]], at: datetime, actor: str | None = None,
+         instance_id: int | None = None) -> list[dict]:
+    """The table's rows (by COLUMNS) for events as record_many takes them, to be written with other rows."""
+    return [_row(kind, at, actor, instance_id, detail.pop("task_id", None), detail)
+            for kind, detail in ((k, dict(d)) for k, d in events)]
+
+
+def record_rows(session: Session, event_rows: list[dict]) -> None:
+    if event_rows:
+        _INSERT.run(session, event_rows)
 
 
 def for_instance(session: Session, instance_id: int) -> list[Event]:

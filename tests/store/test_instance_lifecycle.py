@@ -2,7 +2,7 @@
 
 import pytest
 from helpers import add_people, fixture_bytes
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine.errors import Conflict, NotFound, NotPermitted, StaleAction, ValidationFailed
 from engine.store import instances
@@ -298,8 +298,8 @@ def test_a_step_sets_status_and_end_only_when_they_change(env, started):
     updates: list[str] = []
 
     def record(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("UPDATE PROCESS_INSTANCE"):
-            updates.append(statement.split(" WHERE ")[0])
+        if "UPDATE process_instance SET" in statement:  # on PostgreSQL after the step's events (WITH events AS …)
+            updates.append(statement[statement.index("UPDATE process_instance SET"):].split(" WHERE ")[0])
 
     def complete(task_id, login, data):
         updates.clear()
@@ -337,3 +337,45 @@ def test_a_session_that_holds_the_task_sees_it_completed(env, started):
         assert not isinstance(plain, HumanTask) and (plain.state, plain.completed_by) == ("completed", "rm_n")
         session.commit()
     assert env.tx(lambda s: s.get(HumanTask, plain.id).state) == "completed"
+
+
+def test_a_steps_events_go_in_with_its_state_and_not_without_it(env, started):
+    """On PostgreSQL a step's audit events are written by the statement that writes its state (one round trip
+    less); on SQLite by their own. Either way they are stored in the order they happened, and an update that
+    loses the revision race takes them back with it."""
+    from sqlalchemy import event
+
+    from engine.store.models import ProcessInstance
+
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        if "process_instance SET" in statement or "INSERT INTO event" in statement:
+            sent.append(statement)
+
+    (task,) = inbox(env, "bj")
+    event.listen(env.db, "before_cursor_execute", record)
+    try:
+        env.tx(lambda s: env.engine.complete(s, task[0], "bj", REQUEST))
+    finally:
+        event.remove(env.db, "before_cursor_execute", record)
+    if env.db.dialect.name == "postgresql":
+        (together,) = sent
+        assert together.startswith("WITH events AS") and "UPDATE process_instance SET" in together
+    else:
+        assert [s.split()[0] for s in sent] == ["INSERT", "UPDATE"]
+    kinds = env.tx(lambda s: [e.kind for e in s.scalars(select(Event).where(Event.instance_id == started)
+                                                       .order_by(Event.id))])
+    assert kinds == ["started", "task_created", "completed", "task_created"]
+
+    # The revision moved on meanwhile (another writer): the update changes no row, and the events go too.
+    def lose_the_race(session):
+        stale = session.get(ProcessInstance, started)
+        instances.save_state(session, stale, stale.revision + 1, stale.state, "running", None, None,
+                             read_revision=stale.revision - 1, events=[{
+                                 "kind": "x", "at": env.clock.now(), "actor": None, "instance_id": started,
+                                 "task_id": None, "detail": None}])
+
+    with pytest.raises(Conflict):
+        env.tx(lose_the_race)
+    assert env.tx(lambda s: s.scalar(select(func.count()).select_from(Event).where(Event.kind == "x"))) == 0
