@@ -86,6 +86,9 @@ def worker(c: Context, once, interval, now_text, lease, batch, handler_modules, 
             click.echo(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {describe(report)}")
         return
     click.echo(f"smflow worker {runner.owner} 已启动 (每 {interval:g} 秒一轮, Ctrl+C 退出)")
+    from .serving import keep_out_of_full_collections
+
+    keep_out_of_full_collections()
     # SIGTERM or Ctrl+C: finish the job at hand, hand the other claimed ones back, then exit.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _signum, _frame: runner.stop())
