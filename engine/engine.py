@@ -212,7 +212,7 @@ class Engine(Scheduling):
         self._check_can_act(session, actor, tasks.refreshed(session, row))
         raise StaleAction(say("action.changed"), task_id=row.id)
 
-    def _check_can_act(self, session: Session, actor: Actor, row: HumanTask) -> None:
+    def _check_can_act(self, session: Session, actor: Actor, row: HumanTask | tasks.TaskRow) -> None:
         if row.state == COMPLETED:
             who = org.get_user(session, row.completed_by).name if row.completed_by else "他人"
             when = row.completed_at.astimezone(COMPANY_TZ).strftime("%Y-%m-%d %H:%M:%S")
@@ -226,7 +226,7 @@ class Engine(Scheduling):
             raise (StaleAction if row.state not in ACTIVE_STATES else NotPermitted)(reason, task_id=row.id)
 
     # -- complete -------------------------------------------------------------------------------
-    def complete(self, session: Session, task_id: int, login: str | Actor, data: dict) -> HumanTask:
+    def complete(self, session: Session, task_id: int, login: str | Actor, data: dict) -> HumanTask | tasks.TaskRow:
         """Validate and submit a task's form, then run the process on until it waits again."""
         row, instance = tasks.get_with_instance(session, task_id)
         actor = self._who(session, login)
@@ -345,8 +345,8 @@ class Engine(Scheduling):
         return self.runtime.load_state(instance.state, spec, subprocess_specs,
                                        lambda: instances.history(session, instance.id))
 
-    def _advance_and_save(self, session: Session, instance: ProcessInstance, workflow, actor: str | None,
-                          revision: int, retry_guid: str | None = None,
+    def _advance_and_save(self, session: Session, instance: ProcessInstance | tasks.InstanceRow, workflow,
+                          actor: str | None, revision: int, retry_guid: str | None = None,
                           leading_events: list[tuple[str, dict]] = (), read_revision: int | None = None) -> None:
         """Run the workflow on, sync human tasks and save as `revision`: taken already by the caller, or
         the one after `read_revision` when the caller read the instance locked.
@@ -417,7 +417,8 @@ class Engine(Scheduling):
             after_commit(session, lambda i=instance.id: self._keep_warm(i, revision, workflow))
         tasks.saved(session, instance)
 
-    def _sync_tasks(self, session: Session, instance: ProcessInstance, workflow, now: datetime) -> list:
+    def _sync_tasks(self, session: Session, instance: ProcessInstance | tasks.InstanceRow, workflow,
+                    now: datetime) -> list:
         """Add rows for newly ready user tasks, cancel those no longer waited for; their audit events."""
         active = _known_active(workflow)
         if active is None:

@@ -77,6 +77,7 @@ class _Gunicorn(BaseApplication):
 def keep_out_of_full_collections() -> None:
     """What a long-running process was built from (modules, specs, metadata: some 50,000 objects) lives as long
     as the process: kept out of the garbage collector's full passes, which otherwise stopped a web process's
-    threads for 60-140 ms each (bench http, 8 clients; 0-50 ms with it) and took 48 ms of a worker's run."""
+    threads for 60-140 ms each (bench http, 8 clients; 0-50 ms with it); one took 48 ms in the engine
+    benchmark's process, once in a few hundred completions."""
     gc.collect()
     gc.freeze()

@@ -122,7 +122,7 @@ def saved(session: Session, instance: ProcessInstance | InstanceRow) -> None:
 
 
 # Locks end with their transaction: what was read locked is remembered with the transaction it was read in.
-_LOCKED = "smflow_locked_instances"
+_LOCKED = "smflow_read_for_change"
 
 
 def _locked(session: Session) -> dict[int, tuple]:
