@@ -83,8 +83,9 @@ def replay(recorder: Recorder, url: str) -> dict:
                 cpu += time.process_time() - cpu_started
     finally:
         driver.close()
-    if fingerprint(url) != recorder.fingerprint:
-        raise RuntimeError(f"the replay did not end as the run did: {fingerprint(url)} != {recorder.fingerprint}")
+    replayed = fingerprint(url)
+    if replayed != recorder.fingerprint:
+        raise RuntimeError(f"the replay did not end as the run did: {replayed} != {recorder.fingerprint}")
     result = summary_ms(seconds)
     result["cpu_ms"] = cpu / len(seconds) * 1e3 if seconds else 0.0
     return result
