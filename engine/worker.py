@@ -87,8 +87,10 @@ class Worker:
     def tx(self, work):
         return in_transaction(self.sessions, work)
 
-    def run_once(self) -> Report:
-        """Everything due now: calendar periods, timers, jobs (until none is left), e-mails."""
+    def run_once(self, whole_pass: bool = False) -> Report:
+        """Everything due now: calendar periods, timers, jobs (until none is left), e-mails, and a batch of the
+        uploads nothing uses; with `whole_pass`, all of them (`smflow worker --once`: a process that runs one
+        round, from cron, starts its search from the first upload each time and would never get past a batch)."""
         report = Report()
         attempt = self._attempt(report)
         for due in attempt(lambda s: self.engine.due_periods(s)) or []:
@@ -118,14 +120,20 @@ class Worker:
                 if not sent or failed:
                     break
         self._remove_unused_attachments(report, attempt)
+        while whole_pass and self._attachments_after:
+            if not self._remove_unused_attachments(report, attempt):
+                break
         return report
 
-    def _remove_unused_attachments(self, report: Report, attempt) -> None:
-        """One small batch a round: the whole pass is spread over rounds, so no round waits long for it."""
+    def _remove_unused_attachments(self, report: Report, attempt) -> bool:
+        """One small batch a round: the whole pass is spread over rounds, so no round waits long for it. False
+        when the batch failed (reported)."""
         sweep = attempt(lambda s: self.engine.remove_unused_attachments(s, self._attachments_after))
-        if sweep is not None:
-            report.attachments_removed += len(sweep.unused)
-            self._attachments_after = sweep.next_after
+        if sweep is None:
+            return False
+        report.attachments_removed += len(sweep.unused)
+        self._attachments_after = sweep.next_after
+        return True
 
     def _run_jobs(self, report: Report, attempt) -> None:
         while not self._stopping.is_set():

@@ -79,7 +79,7 @@ def worker(c: Context, once, interval, now_text, lease, batch, handler_modules, 
 
     runner = _make_worker(c, now_text, lease, batch, handler_modules, smtp_host, smtp_port, smtp_from)
     if once:
-        report = runner.run_once()
+        report = runner.run_once(whole_pass=True)
         if c.as_json:
             emit(report.to_dict(), True)
         else:

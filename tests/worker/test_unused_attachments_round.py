@@ -34,3 +34,18 @@ def test_each_round_removes_one_batch_and_the_next_round_goes_on(env):
     events = forecast.events()
     assert sorted({e.instance_id for e in events}) == instance_ids
     assert sorted(a["id"] for e in events for a in e.detail["attachments"]) == dropped
+
+
+def test_a_one_round_worker_removes_them_all(env):
+    """`smflow worker --once` (from cron) is a new process each time: its one round goes through every upload."""
+    forecast = Forecast(env)
+    instance_id, task_id = forecast.start("2027-04 月度销售预测")
+    dropped = [forecast.upload(task_id, f"放弃{n}.pdf")["id"] for n in range(UNUSED_BATCH * 2 + 1)]
+    kept = forecast.upload(task_id, "依据.pdf")
+    forecast.fill(task_id, kept)
+    forecast.later(days=1, minutes=1)
+
+    report = Worker(env.engine, env.sessions).run_once(whole_pass=True)
+    assert (report.attachments_removed, report.errors) == (len(dropped), 0)
+    assert forecast.stored() == {kept["id"]}
+    assert Worker(env.engine, env.sessions).run_once(whole_pass=True).attachments_removed == 0
