@@ -118,16 +118,22 @@ def test_termination_credit_change_and_renewals(demo):
                    for e in evaluations]
     sc.complete(three, "finance", {"customer_evaluations": evaluations, "evaluation_report": "六家分销商年度评估"})
 
+    # 4 decides over every evaluated customer, finance's recommendations ticked: it keeps both and adds 武汉.
     four = m.take("sales_dev", "4", "销售拓展部", ("sales_director",))
-    proposed = [{"name": XIAN, "region": "西北", "reason": "销售连续两年下滑"},
-                {"name": CHENGDU, "region": "西南", "reason": "回款严重逾期, 建议解除"}]
-    assert four.prefill["termination_list"] == proposed
-    sc.complete(four, "sales_dev", {"termination_list": proposed})
+    decisions = four.prefill["termination_decisions"]
+    assert [e["name"] for e in decisions] == [e["name"] for e in evaluations]
+    assert [(d["name"], d["recommended"], d["terminate"], d["reason"]) for d in decisions if d["terminate"]] == [
+        (XIAN, True, True, "销售连续两年下滑"), (CHENGDU, True, True, "回款严重逾期, 建议解除")]
+    assert not any(d["recommended"] for d in decisions if not d["terminate"])
+    decided = [dict(d, terminate=True, reason="渠道重叠") if d["name"] == WUHAN else d for d in decisions]
+    sc.complete(four, "sales_dev", {"termination_decisions": decided})
+    proposed = [{"name": d["name"], "region": d["region"], "reason": d["reason"]} for d in decided if d["terminate"]]
+    assert [p["name"] for p in proposed] == [n for n in (e["name"] for e in evaluations) if n in (XIAN, CHENGDU, WUHAN)]
     five = m.take("sales_director", "5", "销售总监", ("sales_dev", "rm_xibei"))
     assert five.prefill["termination_review"] == [dict(p, approved=True) for p in proposed]
-    sc.complete(five, "sales_director", {"termination_review": [dict(proposed[0], approved=False),
-                                                                dict(proposed[1], approved=True)],
-                                         "termination_review_comment": "西安给一年整改期"})
+    sc.complete(five, "sales_director", {"termination_review": [dict(p, approved=p["name"] == CHENGDU)
+                                                                for p in proposed],
+                                         "termination_review_comment": "西安给一年整改期, 武汉保留"})
 
     # 6 froze only the approved one, 7 told the regional managers; 8 goes to 西南 alone.
     customers = sc.customers()
@@ -138,22 +144,27 @@ def test_termination_credit_change_and_renewals(demo):
     assert [t.step for t in sc.open_tasks(m.id)] == ["8"]
     sc.complete(eight, "rm_xinan", {"notified_on": "2027-01-15", "notify_note": "已书面通知, 客户确认收到"})
 
-    # 9 with a rating nobody can read goes back for correction, keeping what was typed.
+    # 9: a row for every customer who stays, finance's suggested rating filled in; a changed rating is a credit
+    # change. One nobody can read goes back for correction, keeping what was typed.
     nine = m.take("sales_dev", "9", "销售拓展部", ("finance",))
-    changes = nine.prefill["credit_changes"]
-    assert [(c["name"], c["old_rating"], c["new_rating"]) for c in changes] == [
+    ratings = nine.prefill["credit_decisions"]
+    assert [r["name"] for r in ratings] == [e["name"] for e in evaluations if e["name"] != CHENGDU]
+    assert [(r["name"], r["old_rating"], r["new_rating"]) for r in ratings if r["new_rating"] != r["old_rating"]] == [
         (WUHAN, "B", "C"), (GUANGZHOU, "B", "A")]
-    typed = [dict(changes[0], new_rating="E", reason="回款放缓"),
-             dict(changes[1], new_rating="a级", reason="回款及时, 销售增长")]
-    sc.complete(nine, "sales_dev", {"credit_changes": typed})
+    reasons = {WUHAN: ("E", "回款放缓"), GUANGZHOU: ("a级", "回款及时, 销售增长")}
+    typed = [dict(r, new_rating=reasons[r["name"]][0], reason=reasons[r["name"]][1]) if r["name"] in reasons
+             else dict(r, reason=None) for r in ratings]
+    sc.complete(nine, "sales_dev", {"credit_decisions": typed})
     again = m.take("sales_dev", "9", "销售拓展部", ("sales_director",))
     assert again.id != nine.id
     assert again.prefill["rating_problem_note"] == f"{WUHAN}: E"
-    assert again.prefill["credit_changes"] == typed
-    sc.complete(again, "sales_dev", {"credit_changes": [dict(typed[0], new_rating=" c "), typed[1]]})
+    assert again.prefill["credit_decisions"] == typed
+    sc.complete(again, "sales_dev", {"credit_decisions": [dict(r, new_rating=" c ") if r["name"] == WUHAN else r
+                                                          for r in typed]})
 
     ten = m.take("sales_director", "10", "销售总监", ("sales_dev",))
-    normalised = [dict(typed[0], new_rating="C"), dict(typed[1], new_rating="A")]
+    changed = [r for r in typed if r["name"] in reasons]
+    normalised = [dict(changed[0], new_rating="C"), dict(changed[1], new_rating="A")]
     assert ten.prefill["credit_review_director"] == [dict(c, approved=True) for c in normalised]
     sc.complete(ten, "sales_director", {"credit_review_director": ten.prefill["credit_review_director"]})
     eleven = m.take("finance", "11", "财务部", ("sales_director", "customer_service"))
@@ -201,12 +212,13 @@ def test_a_quiet_year_changes_nothing_and_next_year_starts_once(demo_any_db):
         {"name": f["name"], "region": f["region"], "current_rating": "A", "suggested_rating": "A",
          "recommend_terminate": False} for f in files], "evaluation_report": "两家分销商经营稳定"}, ("sales_dev",))
     four = m.take("sales_dev", "4", "销售拓展部", ("finance",))
-    assert four.prefill["termination_list"] == []
-    sc.complete(four, "sales_dev", {"termination_note": "本年度不解除"})
+    assert not any(d["terminate"] for d in four.prefill["termination_decisions"])
+    sc.complete(four, "sales_dev", {"termination_decisions": four.prefill["termination_decisions"],
+                                    "termination_note": "本年度不解除"})
     m.do("sales_director", "5", "销售总监", {}, ("sales_dev",))
     nine = m.take("sales_dev", "9", "销售拓展部", ("customer_service",))  # no step 8: nobody to notify
-    assert nine.prefill["credit_changes"] == []
-    sc.complete(nine, "sales_dev", {"credit_note": "资信不变"})
+    assert [(r["old_rating"], r["new_rating"]) for r in nine.prefill["credit_decisions"]] == [("A", "A")] * 2
+    sc.complete(nine, "sales_dev", {"credit_decisions": nine.prefill["credit_decisions"], "credit_note": "资信不变"})
     m.do("sales_director", "10", "销售总监", {}, ("finance",))
     m.do("finance", "11", "财务部", {}, ("sales_director",))
     assert sc.notifications(m.id) == [("大区经理", "*", "解除合作关系的客户: 无"),
