@@ -126,18 +126,20 @@ class RowsInsert:
         return statement
 
 
-# The session's connection, kept with the transaction it belongs to: asking the session for it again costs as
-# much as a small statement, and a completion runs six.
-_CONNECTION = "smflow_driver_connection"
+def per_transaction(session: Session, key: str, make):
+    """What `make()` gives, once per transaction of the session: kept in `session.info` under `key` with the
+    transaction it was made in, and made afresh in the next one."""
+    held, transaction = session.info.get(key), session.get_transaction()
+    if held is not None and transaction is not None and held[0] is transaction:
+        return held[1]
+    value = make()
+    session.info[key] = (session.get_transaction(), value)  # `make` may have begun the transaction
+    return value
 
 
 def _connection(session: Session):
-    held, transaction = session.info.get(_CONNECTION), session.get_transaction()
-    if held is not None and transaction is not None and held[0] is transaction and not held[1].closed:
-        return held[1]
-    connection = session.connection()
-    session.info[_CONNECTION] = (session.get_transaction(), connection)
-    return connection
+    # Asking the session for its connection costs as much as a small statement, and a completion runs six.
+    return per_transaction(session, "smflow_driver_connection", session.connection)
 
 
 def _bind(compiled: _Compiled, params: dict):

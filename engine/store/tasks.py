@@ -14,7 +14,7 @@ from sqlalchemy.orm.util import identity_key
 from ..errors import NotFound
 from ..messages import say
 from ..routing import ACTIVE_STATES, ADMIN_ROLE, ANY, CLAIMED, OPEN, Actor
-from .driver_statements import DriverStatement, as_loaded, mapped_columns
+from .driver_statements import DriverStatement, as_loaded, mapped_columns, per_transaction
 from .models import HumanTask, ProcessDefinition, ProcessInstance
 
 
@@ -82,7 +82,7 @@ def get_with_instance(session: Session, task_id: int) -> tuple[HumanTask | TaskR
 
     Each is a plain row (TaskRow, InstanceRow), or the session's object when the session holds it already; then
     it is brought up to date, as the ORM's `populate_existing` would."""
-    held = _locked(session).get(task_id)
+    held = _read_for_change(session).get(task_id)
     if held is not None:
         return held
     found = _TASK_WITH_INSTANCE_FOR_CHANGE.first(session, {"task_id": task_id})
@@ -92,7 +92,7 @@ def get_with_instance(session: Session, task_id: int) -> tuple[HumanTask | TaskR
     row = _plain_or_held(session, HumanTask, TaskRow, _TASK_ATTRIBUTES, found[:split], ())
     instance = _plain_or_held(session, ProcessInstance, lambda columns: InstanceRow(session, columns),
                               _INSTANCE_ATTRIBUTES, found[split:], ["state"])
-    _note_locked(session, task_id, (row, instance))
+    _read_for_change(session)[task_id] = (row, instance)
     return row, instance
 
 
@@ -114,27 +114,16 @@ def refreshed(session: Session, row: HumanTask | TaskRow) -> HumanTask:
 def saved(session: Session, instance: ProcessInstance | InstanceRow) -> None:
     """The instance's row has been written: what was read of it, and of its tasks, is read again when next asked
     for (the lock is still held: a later read takes it again at no cost)."""
-    held = _locked(session)
+    held = _read_for_change(session)
     for task_id in [t for t, (_row, read) in held.items() if read.id == instance.id]:
         del held[task_id]
     if isinstance(instance, ProcessInstance):
         session.expire(instance)
 
 
-# Locks end with their transaction: what was read locked is remembered with the transaction it was read in.
-_LOCKED = "smflow_read_for_change"
-
-
-def _locked(session: Session) -> dict[int, tuple]:
-    held, transaction = session.info.get(_LOCKED), session.get_transaction()
-    return held[1] if held is not None and transaction is not None and held[0] is transaction else {}
-
-
-def _note_locked(session: Session, task_id: int, read: tuple) -> None:
-    held, transaction = session.info.get(_LOCKED), session.get_transaction()
-    if held is None or held[0] is not transaction:
-        held = session.info[_LOCKED] = (transaction, {})
-    held[1][task_id] = read
+def _read_for_change(session: Session) -> dict[int, tuple]:
+    # Locks end with their transaction: what was read locked (task id → task, instance) is kept with it.
+    return per_transaction(session, "smflow_read_for_change", dict)
 
 
 def active_for_instance(session: Session, instance_id: int, light: bool = False) -> list[HumanTask]:
