@@ -104,20 +104,6 @@ def run_instances(sessions, engine, process_id: str, starter: str, instances: in
     from engine.store.unit_of_work import in_transaction
 
     doer = in_transaction(sessions, Doer)
-    # As `smflow serve` and `smflow worker` run: what setup built is kept out of the garbage collector's full
-    # passes (one took 48 ms, once in a few hundred completions), for the engine and bare SpiffWorkflow alike.
-    keep_out_of_full_collections()
-    try:
-        return _timed_instances(sessions, engine, process_id, starter, instances, label, start_data, answers,
-                                between, recorder, doer)
-    finally:
-        gc.unfreeze()
-
-
-def _timed_instances(sessions, engine, process_id, starter, instances, label, start_data, answers, between,
-                     recorder, doer) -> dict:
-    from engine.store.unit_of_work import in_transaction
-
     timings, cpu_seconds = [], 0.0
     for n in range(1, instances + 1):
         instance_id = in_transaction(sessions, lambda s: engine.start(s, process_id, starter, start_data))
@@ -159,47 +145,50 @@ def _engine():
 
 def engine_seq20(url: str, instances: int, label: str, between: Callable[[], None] | None = None,
                  floor_url: str | None = None) -> dict:
-    """The 20-step process; with `floor_url`, its statements are sent again there by the bare driver
-    (db_floor) and the result holds the database's own time per completion as "floor"."""
+    """The 20-step process (see _engine_run)."""
     from engine.store import org
-    from engine.store.db import make_session_factory
     from engine.store.unit_of_work import in_transaction
 
-    db = migrated(url)
-    recorder = Recorder(db) if floor_url else None
-    sessions = make_session_factory(db)
-    engine = _engine()
-    in_transaction(sessions, lambda s: engine.deploy(s, sequential(), "bench20.bpmn", None))
-    in_transaction(sessions, lambda s: (org.add_user(s, "p", "计划员", None), org.grant(s, "p", "计划部", "*")))
-    try:
-        result = run_instances(sessions, engine, "bench20", "p", instances, label, between=between,
-                               recorder=recorder)
-    finally:
-        db.dispose()
-    return _with_floor(result, recorder, floor_url, label)
+    def setup(sessions, engine) -> None:
+        in_transaction(sessions, lambda s: engine.deploy(s, sequential(), "bench20.bpmn", None))
+        in_transaction(sessions, lambda s: (org.add_user(s, "p", "计划员", None), org.grant(s, "p", "计划部", "*")))
+
+    return _engine_run(url, label, setup, floor_url, process_id="bench20", starter="p", instances=instances,
+                       between=between)
 
 
 def engine_sm13(url: str, instances: int, label: str, answers: dict | None = None,
                 between: Callable[[], None] | None = None, floor_url: str | None = None) -> dict:
-    from engine.store.db import make_session_factory
+    """SM1.3 with 6 regions × 3 offices (see _engine_run)."""
     from engine.store.unit_of_work import in_transaction
     from web.demo import manual_file
 
+    def setup(sessions, engine) -> None:
+        load_org(sessions, org_6x3())
+        in_transaction(sessions, lambda s: engine.deploy(s, manual_file("SM1_3.bpmn"), "SM1_3.bpmn", "admin"))
+
+    return _engine_run(url, label, setup, floor_url, process_id="SM1_3", starter="planning", instances=instances,
+                       answers=answers, between=between)
+
+
+def _engine_run(url: str, label: str, setup: Callable, floor_url: str | None, **run) -> dict:
+    """A fresh database at `url`, `setup(sessions, engine)`, then `run_instances(**run)`. With `floor_url`, the
+    run's statements are sent again there by the bare driver (db_floor), and the result holds the database's own
+    time per completion as "floor"."""
+    from engine.store.db import make_session_factory
+
     db = migrated(url)
     recorder = Recorder(db) if floor_url else None
-    sessions = make_session_factory(db)
-    engine = _engine()
-    load_org(sessions, org_6x3())
-    in_transaction(sessions, lambda s: engine.deploy(s, manual_file("SM1_3.bpmn"), "SM1_3.bpmn", "admin"))
+    sessions, engine = make_session_factory(db), _engine()
+    setup(sessions, engine)
+    # As `smflow serve` and `smflow worker` run: what setup built is kept out of the garbage collector's full
+    # passes (one took 48 ms, once in a few hundred completions), for the engine and bare SpiffWorkflow alike.
+    keep_out_of_full_collections()
     try:
-        result = run_instances(sessions, engine, "SM1_3", "planning", instances, label, answers=answers,
-                               between=between, recorder=recorder)
+        result = run_instances(sessions, engine, label=label, recorder=recorder, **run)
     finally:
+        gc.unfreeze()
         db.dispose()
-    return _with_floor(result, recorder, floor_url, label)
-
-
-def _with_floor(result: dict, recorder: Recorder | None, floor_url: str | None, label: str) -> dict:
     if recorder is not None:
         recorder.close()
         progress(f"{label}: 同样的语句由驱动直接重放 (数据库本身的耗时)")
