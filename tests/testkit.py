@@ -99,6 +99,13 @@ def in_lang(auth, lang: str) -> None:
     auth.post(f"/lang/{lang}", {"next": "/"})
 
 
+def post_start(auth, login: str, lang: str, url: str, office: str):
+    """`login`, in `lang`, posts a start page's form: business key K-1, start data office = `office`."""
+    auth.login(login)
+    in_lang(auth, lang)
+    return auth.post(url, {"business_key": "K-1", "d.0.key": "office", "d.0.value": office})
+
+
 def page_text(response) -> str:
     """A response's HTML with its entities read back: the text as a person reads it."""
     return html.unescape(response.get_data(as_text=True))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from flask import session
-from testkit import edit, in_lang, page_text
+from testkit import edit, in_lang, page_text, post_start
 
 from engine.errors import Message, ScriptRejected
 from web.i18n import LANG_KEY, localized
@@ -113,9 +113,7 @@ def _deploy(flow, change) -> None:
 def test_a_start_page_says_why_the_sandbox_stopped_the_process(client, auth, flow, lang, case, url):
     change, expected = RUNNING[case]
     _deploy(flow, change)
-    auth.login("bj")
-    in_lang(auth, lang)
-    response = auth.post(url, {"business_key": "K-1", "d.0.key": "office", "d.0.value": OFFICE})
+    response = post_start(auth, "bj", lang, url, OFFICE)
     assert response.status_code == 400
     text = page_text(response)
     assert expected[lang] in text

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from testkit import edit, in_lang, page_text
+from testkit import edit, in_lang, page_text, post_start
 
 from engine.store import org
 
@@ -26,9 +26,7 @@ PAGES = ("/processes/approval/start", "/start/approval")
 @pytest.mark.parametrize("lang", ["en", "zh"])
 @pytest.mark.parametrize("url", PAGES, ids=["processes", "start"])
 def test_start_data_outside_my_scopes_on_both_start_pages(client, auth, lang, url):
-    auth.login("bj")
-    in_lang(auth, lang)
-    response = auth.post(url, {"business_key": "K-1", "d.0.key": "office", "d.0.value": FOREIGN})
+    response = post_start(auth, "bj", lang, url, FOREIGN)
     assert response.status_code == 422
     text = page_text(response)
     assert REFUSED[lang] in text
