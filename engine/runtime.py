@@ -162,7 +162,7 @@ def _keep_key(task) -> tuple | None:
     """What a task's kept dict depends on; None for a task whose dict is not kept."""
     parent = task.parent
     if task._state in _FINISHED and (parent is None or parent._state in _FINISHED):
-        return (task._state, task.last_state_change, task.task_spec.name, len(task._children), task.triggered,
+        return (task._state, task.last_state_change, task.task_spec.name, tuple(task._children), task.triggered,
                 id(task.data), None if parent is None else id(parent.data))
     if not task.data and not task.internal_data:
         # A task not reached yet (predicted ahead): with no data of its own, its dict holds only which of its
