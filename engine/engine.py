@@ -342,8 +342,11 @@ class Engine(Scheduling):
                 return warm[1]
         cached = self._specs.get(instance.definition_id)
         spec, subprocess_specs = cached or self._spec(session.get(ProcessDefinition, instance.definition_id))
-        return self.runtime.load_state(instance.state, spec, subprocess_specs,
-                                       lambda: instances.history(session, instance.id))
+        workflow = self.runtime.load_state(instance.state, spec, subprocess_specs,
+                                           lambda: instances.history(session, instance.id))
+        if for_change and isinstance(instance, tasks.InstanceRow):
+            workflow.smflow_active = dict(instance.active_with_state)  # read with the state: no query for them
+        return workflow
 
     def _advance_and_save(self, session: Session, instance: ProcessInstance | tasks.InstanceRow, workflow,
                           actor: str | None, revision: int, retry_guid: str | None = None,
@@ -442,9 +445,10 @@ class Engine(Scheduling):
 
 
 def _known_active(workflow) -> dict[str, int] | None:
-    """The instance's open and claimed tasks (guid → task id) as of the revision this workflow was saved at;
-    None for a workflow rebuilt from the database. Only a unit of work that takes a revision adds or ends
-    tasks (claiming moves a task between two active states), so a warm workflow's list is the stored one."""
+    """The instance's open and claimed tasks (guid → task id) as of the revision this workflow was saved at, or
+    read with its state; None for a workflow rebuilt from the database without them. Only a unit of work that
+    takes a revision adds or ends tasks (claiming moves a task between two active states), so a warm
+    workflow's list is the stored one."""
     return getattr(workflow, "smflow_active", None)
 
 

@@ -172,6 +172,28 @@ def _keep_key(task) -> tuple | None:
     return None
 
 
+def _keep_read_task_dicts(registry) -> None:
+    """A task read back from a state keeps the dict it was read from, where a dict would be kept
+    (_keep_finished_task_dicts): that dict is what serializing the task gives. Without it the first save
+    after a read serialized every task again, which took longer than the read (a completion on an instance
+    no process holds in memory)."""
+    from SpiffWorkflow.task import Task
+
+    typename = registry.typenames[Task]
+    plain = registry.convert_from_dict[typename]
+
+    def restore(dct, **kwargs):
+        task = plain(dct, **kwargs)
+        key = _keep_key(task)  # its parent is read first (a tree's order), or the key will not hold when saved
+        if key is not None:
+            kept = _KeptTaskDict(dct)
+            kept["typename"] = typename  # the registry takes it off what it restores from, and puts it last
+            task._smflow_dict = (key, kept)
+        return task
+
+    registry.convert_from_dict[typename] = restore
+
+
 def _kept_dict(task) -> dict | None:
     """The task's kept dict if it still holds (see _keep_finished_task_dicts)."""
     kept = task.__dict__.get("_smflow_dict")
@@ -310,6 +332,7 @@ class Runtime:
         self.script_engine = SandboxScriptEngine(sandbox, clock)
         self.serializer = make_serializer()
         _keep_finished_task_dicts(self.serializer.registry)
+        _keep_read_task_dicts(self.serializer.registry)
         # Stored under SpiffWorkflow's own type name: states read either way.
         _SubWorkflowConverter(SubWorkflow, self.serializer.registry, typename=BpmnSubWorkflow.__name__)
         self._state_converter = _StatelessSpecConverter(Workflow, self.serializer.registry)

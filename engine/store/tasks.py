@@ -6,10 +6,12 @@ import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, case, false, func, insert, or_, select, true, update
+from sqlalchemy import String, and_, bindparam, case, cast, false, func, insert, or_, select, true, update
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, defer, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.functions import FunctionElement
 
 from ..errors import NotFound
 from ..messages import say
@@ -25,6 +27,24 @@ def get(session: Session, task_id: int) -> HumanTask:
     return row
 
 
+class _comma_joined(FunctionElement):  # noqa: N801 - an SQL function, named as one
+    """Text values joined with commas: SQLAlchemy's aggregate_strings, with the comma written into the statement
+    (there it is a value put in when the statement runs, which a DriverStatement does not do)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_comma_joined, "postgresql")
+def _comma_joined_postgresql(element, compiler, **kw):
+    return f"string_agg({compiler.process(element.clauses, **kw)}, ',')"
+
+
+@compiles(_comma_joined, "sqlite")
+def _comma_joined_sqlite(element, compiler, **kw):
+    return f"group_concat({compiler.process(element.clauses, **kw)}, ',')"
+
+
 # The statements of every completion are built once: building one costs more than running it (bench/README.md).
 # The instance's state is not read with its task: the engine usually holds the workflow of that exact
 # revision already, and a large instance's state is megabytes; reading `instance.state` loads it.
@@ -34,9 +54,15 @@ _INSTANCE_ATTRIBUTES = mapped_columns(ProcessInstance, leave_out=["state"])
 _task_with_instance = (select(*(c for _, c in _TASK_ATTRIBUTES), *(c for _, c in _INSTANCE_ATTRIBUTES))
                        .join(ProcessInstance.__table__, ProcessInstance.id == HumanTask.instance_id)
                        .where(HumanTask.id == bindparam("task_id")))
-_STATE = DriverStatement(select(ProcessInstance.state).where(ProcessInstance.id == bindparam("instance_id")))
-_ACTIVE_GUIDS = (select(HumanTask.task_guid, HumanTask.id)
-                 .where(HumanTask.instance_id == bindparam("instance_id"), HumanTask.state.in_(ACTIVE_STATES)))
+_ACTIVE = or_(*(HumanTask.state == state for state in ACTIVE_STATES))  # spelled out for the driver's cursor
+# When the workflow is not in memory: its state, and its open and claimed tasks ("guid:id,guid:id") with it.
+_STATE = DriverStatement(select(
+    ProcessInstance.state,
+    select(_comma_joined(HumanTask.task_guid + ":" + cast(HumanTask.id, String)))
+    .where(HumanTask.instance_id == ProcessInstance.id, _ACTIVE).scalar_subquery().label("active"))
+    .where(ProcessInstance.id == bindparam("instance_id")))
+_ACTIVE_GUIDS = DriverStatement(select(HumanTask.task_guid, HumanTask.id)
+                                .where(HumanTask.instance_id == bindparam("instance_id"), _ACTIVE))
 _INSERT = insert(HumanTask.__table__).returning(HumanTask.__table__.c.id, sort_by_parameter_order=True)
 _CANCEL = (update(HumanTask.__table__)
            .where(HumanTask.__table__.c.id.in_(bindparam("ids", expanding=True)),
@@ -62,7 +88,8 @@ class TaskRow:
 class InstanceRow:
     """An instance's columns as read with its task for a change: a plain object, not the session's (about 6 % of
     a completion, as for TaskRow). It has the attributes of a ProcessInstance; its state is read when first
-    asked for, as the ORM's deferred column is."""
+    asked for, as the ORM's deferred column is, and with it `active_with_state`: its open and claimed tasks
+    (guid → task id) at that moment, the row locked, which a workflow rebuilt from that state needs."""
 
     def __init__(self, session: Session, columns: dict):
         self.__dict__.update(columns)
@@ -71,7 +98,10 @@ class InstanceRow:
     @property
     def state(self) -> str:
         if "_state" not in self.__dict__:
-            self._state = _STATE.first(self._session, {"instance_id": self.id}).state
+            found = _STATE.first(self._session, {"instance_id": self.id})
+            self._state = found.state
+            pairs = (item.split(":") for item in found.active.split(",")) if found.active else ()
+            self.active_with_state = {guid: int(task_id) for guid, task_id in pairs}
         return self._state
 
 
@@ -445,7 +475,7 @@ def add_many(session: Session, rows: list[dict]) -> list[int]:
 
 def active_guids(session: Session, instance_id: int) -> dict[str, int]:
     """The open and claimed tasks of an instance: task guid → task id."""
-    return dict(session.execute(_ACTIVE_GUIDS, {"instance_id": instance_id}).all())
+    return dict(_ACTIVE_GUIDS.all(session, {"instance_id": instance_id}))
 
 
 def cancel(session: Session, task_ids: list[int], at: datetime) -> None:

@@ -1,6 +1,8 @@
 """Task dicts kept from one save to the next (runtime._keep_finished_task_dicts): a state written with them is
 the state written without them, at every step, for finished tasks and for tasks predicted ahead alike."""
 
+import json
+
 import pytest
 from workflow_driver import LOOPED_SUBPROCESS, drive, executable
 
@@ -55,3 +57,36 @@ def test_tasks_predicted_ahead_are_kept_too(runtime):
     runtime.dump_parts(workflow)
     predicted = [t for t in workflow.tasks.values() if t.task_spec.name == "t12"]
     assert predicted and runtime_module._kept_dict(predicted[0]) is not None
+
+
+
+def _unordered_deletions(text: str) -> dict:
+    """A state with each task's deleted names as a set: their order follows the parent's data, whose order a
+    workflow read back need not have."""
+    state = json.loads(text)
+    for part in (state, *state["subprocesses"].values()):
+        for task in part["tasks"].values():
+            if task.get("delta"):
+                task["delta"]["deletions"] = sorted(task["delta"]["deletions"])
+    return state
+
+
+@pytest.mark.parametrize(("data", "name", "start"), CASES, ids=[c[1] for c in CASES])
+def test_a_workflow_read_back_keeps_the_task_dicts_it_was_read_from(runtime, data, name, start):
+    (process,) = executable(data, name)
+    reused: list[int] = []
+
+    def each_step(workflow):
+        text = runtime.dump_parts(workflow).state  # from the dicts read at the step before, where they still hold
+        reused.append(_forget_kept(workflow))
+        assert _unordered_deletions(text) == _unordered_deletions(runtime.dump_parts(workflow).state)
+        read = runtime.load_state(text, process.spec, process.subprocess_specs)
+        kept_on_reading.append(sum(runtime_module._kept_dict(task) is not None
+                                   for part in (read, *read.subprocesses.values()) for task in part.tasks.values()))
+        assert runtime.dump_parts(read).state == text  # nothing changed: what was read is written
+        return read  # the process goes on from what was read
+
+    kept_on_reading: list[int] = []
+    drive(runtime, process, start, each_step)
+    assert sum(reused) > 0
+    assert min(kept_on_reading) > 0

@@ -379,3 +379,36 @@ def test_a_steps_events_go_in_with_its_state_and_not_without_it(env, started):
     with pytest.raises(Conflict):
         env.tx(lose_the_race)
     assert env.tx(lambda s: s.scalar(select(func.count()).select_from(Event).where(Event.kind == "x"))) == 0
+
+
+def test_an_instance_no_process_holds_is_read_with_its_open_tasks_in_one_statement(env):
+    """After a restart (or on another process) the workflow is rebuilt from its state; the open and claimed
+    tasks it needs for syncing come with the state, so the completion sends no query for them, and the task
+    still open in the other branch is neither cancelled nor created again."""
+    from sqlalchemy import event
+
+    env.tx(lambda s: add_people(s, {"m": [("市场总监", "*")], "sd": [("销售总监", "*")]}))
+    env.tx(lambda s: env.engine.deploy(s, fixture_bytes("parallel.bpmn"), "p.bpmn", None))
+    instance_id = env.tx(lambda s: env.engine.start(s, "parallel", "m"))
+    (market,) = env.tx(lambda s: env.engine.inbox(s, "m"))
+    (sales,) = env.tx(lambda s: env.engine.inbox(s, "sd"))
+    env.tx(lambda s: env.engine.claim(s, sales.id, "sd"))
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        sent.append(" ".join(statement.split()))
+
+    for task, login, data in ((market, "m", {"market_note": "市场意见"}), (sales, "sd", {"sales_note": "销售意见"})):
+        env.restart()
+        sent.clear()
+        event.listen(env.db, "before_cursor_execute", record)
+        try:
+            env.tx(lambda s, t=task, u=login, d=data: env.engine.complete(s, t.id, u, d))
+        finally:
+            event.remove(env.db, "before_cursor_execute", record)
+        assert len([s for s in sent if s.startswith("SELECT process_instance.state")]) == 1
+        assert not [s for s in sent if s.startswith("SELECT human_task.task_guid, human_task.id FROM")]
+    rows = env.tx(lambda s: s.execute(select(HumanTask.id, HumanTask.state)
+                                      .where(HumanTask.instance_id == instance_id).order_by(HumanTask.id)).all())
+    assert [tuple(r) for r in rows] == [(market.id, "completed"), (sales.id, "completed")]
+    assert env.tx(lambda s: env.engine.show(s, instance_id))["status"] == "completed"
