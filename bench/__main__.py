@@ -30,7 +30,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--loop-sizes", default="1,10,100", help="growth: times the loop is taken")
     parser.add_argument("--clients", default="1,8,32", help="http: concurrent clients")
     parser.add_argument("--requests", type=int, default=400, help="http: requests per kind and client count")
-    parser.add_argument("--http-workers", type=int, default=2, help="http: `smflow serve --workers` (processes)")
+    parser.add_argument("--http-workers", type=int, help="http: `smflow serve --workers` (processes; default: serve's)")
+    parser.add_argument("--http-threads", type=int, help="http: `smflow serve --threads` (default: serve's)")
     parser.add_argument("--tasks", type=int, default=100_000, help="inbox: open tasks")
     parser.add_argument("--users", type=int, default=10_000, help="inbox: users")
     parser.add_argument("--samples", type=int, default=200, help="inbox: timed queries per database")
@@ -54,7 +55,7 @@ def run_part(part: str, opts: argparse.Namespace) -> dict:
     if part == "http":
         from . import http_load
 
-        return http_load.run(_ints(opts.clients), opts.requests, opts.http_workers)
+        return http_load.run(_ints(opts.clients), opts.requests, opts.http_workers, opts.http_threads)
     if part == "inbox":
         from . import inbox_scale
 

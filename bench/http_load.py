@@ -1,7 +1,7 @@
 """Part 3, HTTP: complete-task and inbox requests with 1, 8 and 32 concurrent clients, gunicorn + PostgreSQL.
 
-The server is `smflow serve` (gunicorn, 2 processes of 4 threads, keep-alive: what an operator runs) on a
-scratch PostgreSQL database. Each
+The server is `smflow serve` (gunicorn with its default processes and threads, keep-alive: what an operator
+runs) on a scratch PostgreSQL database. Each
 client is a thread with its own user and session (login through the JSON API, CSRF header), working
 through the open tasks of its own instances of a 20-step process (each user's tasks are in its own
 scope, so an inbox holds that user's ~40 open tasks). Complete = `POST /api/tasks/<id>/complete`;
@@ -120,12 +120,12 @@ def _open_tasks(sessions, login: str) -> list[int]:
                               .order_by(HumanTask.id)))
 
 
-def _start_server(url: str, port: int, workers: int) -> subprocess.Popen:
+def _start_server(url: str, port: int, workers: int, threads: int) -> subprocess.Popen:
     """`smflow serve` as an operator starts it (gunicorn, threaded workers with keep-alive), without the
     background worker process: nothing here needs it."""
     env = {**os.environ, "SMFLOW_SECRET_KEY": "bench-" + "x" * 40}
     command = [*smflow_command(), "--db", url, "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers), "--no-worker"]
+               "--workers", str(workers), "--threads", str(threads), "--no-worker"]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               start_new_session=True)
     deadline = time.monotonic() + 60
@@ -196,16 +196,19 @@ def _load(clients: list[Client], kind: str, total: int, sessions) -> dict:
             "max_ms": max(ms, default=0.0), "per_s": len(ms) / wall if wall else 0.0}
 
 
-def run(client_counts: list[int], requests: int = 400, workers: int = 2) -> dict:
+def run(client_counts: list[int], requests: int = 400, workers: int | None = None, threads: int | None = None) -> dict:
     from engine.store.db import make_engine, make_session_factory
+    from web.serving import web_processes
 
+    default_workers, default_threads = web_processes(sqlite=False)
+    workers, threads = workers or default_workers, threads or default_threads
     users = max(client_counts)
-    results: dict = {"workers": workers, "requests": requests, "levels": []}
+    results: dict = {"workers": workers, "threads": threads, "requests": requests, "levels": []}
     with database("postgresql") as url:
         progress(f"HTTP: 准备 {users} 个用户, 各 {INSTANCES_PER_USER} 个实例")
         _setup(url, users)
         port = _free_port()
-        server = _start_server(url, port, workers)
+        server = _start_server(url, port, workers, threads)
         db = make_engine(url)
         sessions = make_session_factory(db)
         try:

@@ -132,7 +132,7 @@ def _growth(r: dict) -> list[str]:
 
 def _http(r: dict) -> list[str]:
     out = ["## 3. HTTP (gunicorn + PostgreSQL)", "",
-           f"`smflow serve --workers {r['workers']}` (gunicorn, 4 threads per process, keep-alive), "
+           f"`smflow serve` (gunicorn, {r['workers']} processes × {r.get('threads', 4)} threads, keep-alive), "
            f"{r['requests']} timed requests per row (after a warm-up), "
            "each client its own user and session. Goals at 8 clients: complete p95 < 50 ms, inbox p95 < 30 ms, "
            "0 errors.", ""]

@@ -70,15 +70,15 @@ def broken(data: bytes) -> bytes:
     return text.encode()
 
 
-def stop_group(process: subprocess.Popen) -> None:
+def stop_group(process: subprocess.Popen):
     """Stop a process started with start_new_session=True and everything it started: SIGTERM to the group,
-    SIGKILL after 20 s; its output pipes are drained."""
+    SIGKILL after 20 s; what it wrote to its output pipes (stdout, stderr)."""
     os.killpg(process.pid, signal.SIGTERM)
     try:
-        process.communicate(timeout=20)
+        return process.communicate(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
+        return process.communicate()
 
 
 def post_multipart(client, path: str, data: dict, headers: dict | None = None):

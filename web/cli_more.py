@@ -141,21 +141,24 @@ def _load_handlers(name: str, registry) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 @click.option("--workers", "web_workers", type=int,
-              help="网页进程数 (gunicorn; 默认 PostgreSQL 为 2, SQLite 为 1)")
+              help="网页进程数 (gunicorn; 默认 PostgreSQL 为 CPU 核数 × 2, 最多 8; SQLite 为 1)")
+@click.option("--threads", type=int, help="每个网页进程的线程数 (默认 PostgreSQL 为 2, SQLite 为 4)")
 @click.option("--worker/--no-worker", default=True, show_default=True,
               help="同时启动一个后台任务进程 (单机的默认做法; 多进程部署请单独运行 smflow worker)")
 @click.option("--interval", default=10.0, show_default=True, help="后台任务每轮间隔秒数")
 @click.option("--dev", is_flag=True, help="用 werkzeug 开发服务器 (单进程, 调试用)")
 @pass_ctx
-def serve(c: Context, host, port, web_workers, worker, interval, dev):
+def serve(c: Context, host, port, web_workers, threads, worker, interval, dev):
     """启动网页 (gunicorn 多进程; 任务收件箱、流程图、管理), 默认同时启动后台任务"""
-    from .serving import serve_app
+    from .serving import serve_app, web_processes
 
     c.sessions  # noqa: B018 - create or check the schema once, before several processes start
     url = c.db_url
     sqlite = c.sessions.kw["bind"].dialect.name == "sqlite"
     c.close()  # the web processes fork from this one: none may inherit its pooled connection
-    serve_app(url, host, port, web_workers or (1 if sqlite else 2), worker, interval, dev, click.echo)
+    default_workers, default_threads = web_processes(sqlite)
+    serve_app(url, host, port, web_workers or default_workers, threads or default_threads, worker, interval, dev,
+              click.echo)
 
 
 @users.command("email")

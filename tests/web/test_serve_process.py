@@ -128,3 +128,19 @@ def test_what_the_app_is_built_from_is_kept_out_of_the_garbage_collectors_full_p
              "_Gunicorn(sys.argv[1], {'bind': '127.0.0.1:0'}).load(); print(gc.get_freeze_count())")
     frozen = subprocess.run([sys.executable, "-c", probe, sqlite_url], capture_output=True, text=True, check=True)
     assert int(frozen.stdout) > 10_000  # modules, specs, metadata: not walked again by every full collection
+
+
+def test_by_default_postgresql_gets_two_processes_per_core_of_two_threads_and_sqlite_one_of_four(db_url, tmp_path):
+    sqlite = db_url.startswith("sqlite")
+    processes, threads = (1, 4) if sqlite else (min(2 * os.cpu_count(), 8), 2)
+    port = free_port()
+    server = serve(db_url, tmp_path, "--port", str(port))
+    try:
+        wait_until_serving(server, Browser(f"http://127.0.0.1:{port}"))
+        deadline = time.monotonic() + 30
+        while len(children(server.pid)) < processes and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(children(server.pid)) == processes
+    finally:
+        said, _ = stop_group(server)
+    assert f"gunicorn {processes} 个进程 × {threads} 个线程" in said
