@@ -90,3 +90,24 @@ def test_a_workflow_read_back_keeps_the_task_dicts_it_was_read_from(runtime, dat
     drive(runtime, process, start, each_step)
     assert sum(reused) > 0
     assert min(kept_on_reading) > 0
+
+
+def test_a_finished_tasks_form_with_repeats_referred_to_is_kept_with_it(runtime):
+    """A multi-instance item's finished task refers to the collection its siblings repeat (_share_repeats): that
+    form is made once and kept, not made and encoded again at every step."""
+    (process,) = executable(manual_file("SM1_3.bpmn"), "SM1_3.bpmn")
+    reused: list[int] = []
+
+    def shared_forms(workflow) -> dict:
+        tasks = runtime._state_converter.to_dict(workflow)["tasks"]
+        runtime_module._share_repeats(tasks)
+        return {task_id: task for task_id, task in tasks.items() if "same_as" in (task.get("delta") or {})}
+
+    def each_step(workflow):
+        first, again = shared_forms(workflow), shared_forms(workflow)
+        assert first.keys() == again.keys()
+        reused.append(sum(first[task_id] is again[task_id] for task_id in first))
+        return workflow
+
+    drive(runtime, process, sm13_initial(), each_step)
+    assert max(reused) > 5
