@@ -66,7 +66,7 @@ def _engine(r: dict) -> list[str]:
             "machine a steadier measure of the engine's cost than the wall clock.",
             "", "× bare: against bare SpiffWorkflow running the same workload in turn with that engine run, one "
             "instance each (the machine's speed drifts within a minute); the bare rows pool every turn."]
-    return out + [""] + _floor(r)
+    return out + [""] + _floor(r) + _not_held(r)
 
 
 def _floor(r: dict) -> list[str]:
@@ -88,6 +88,27 @@ def _floor(r: dict) -> list[str]:
             "Above the floor: SpiffWorkflow, the state's serialization, routing, validation and SQLAlchemy.", "",
             *_table(["workload", "database", "engine ms", "floor ms", "floor × bare", "floor CPU ms",
                      "above floor ms", "above floor × bare"], rows), ""]
+
+
+def _not_held(r: dict) -> list[str]:
+    rows = []
+    for workload, label in (("seq20", "20 步顺序"), ("sm13", "SM1.3 6×3")):
+        for kind in ("sqlite", "postgresql"):
+            row = r.get("not_held", {}).get(workload, {}).get(kind)
+            held = r.get(workload, {}).get(kind)
+            if row and held:
+                rows.append([label, DB_NAMES[kind], _f(row["completions_per_s"], 0), _f(row["mean_ms"], 2),
+                             _f(row["p50_ms"], 2), _f(row["p95_ms"], 2), _f(row.get("x_bare"), 1, "×"),
+                             _f(held["mean_ms"], 2)])
+    if not rows:
+        return []
+    return ["**A completion on an instance the engine does not hold in memory** (`held=False`)", "",
+            "The runs above keep each instance's workflow in memory between its steps, as one process working "
+            "through one instance does. Here the engine forgets them before every completion, so each one reads "
+            "the instance's state and rebuilds its workflow: a completion after a restart, or on an instance "
+            "another web process moved on last (with several processes, most of them).", "",
+            *_table(["workload", "database", "per s", "mean ms", "p50 ms", "p95 ms", "× bare per step",
+                     "held in memory: mean ms"], rows), ""]
 
 
 TENTHS = "first → last tenth ms, mean (median)"

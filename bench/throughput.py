@@ -98,9 +98,12 @@ def _open_task(session, instance_id: int):
 
 def run_instances(sessions, engine, process_id: str, starter: str, instances: int, label: str,
                   start_data: dict | None = None, answers: dict | None = None,
-                  between: Callable[[], None] | None = None, recorder: Recorder | None = None) -> dict:
+                  between: Callable[[], None] | None = None, recorder: Recorder | None = None,
+                  held: bool = True) -> dict:
     """Start `instances` instances and complete every task of each until it ends; times each completion.
-    `between()` runs after each instance (bare SpiffWorkflow's turn); `recorder` marks the completions."""
+    `between()` runs after each instance (bare SpiffWorkflow's turn); `recorder` marks the completions. Not
+    `held`: before each completion the engine forgets the workflows it holds, so that every completion reads
+    its instance from the database, as one on an instance another process moved on last."""
     from engine.store.unit_of_work import in_transaction
 
     doer = in_transaction(sessions, Doer)
@@ -115,6 +118,8 @@ def run_instances(sessions, engine, process_id: str, starter: str, instances: in
             values = answer(task.form, task.prefill)
             if answers is not None:
                 answers.setdefault(task.element_id, values)
+            if not held:
+                engine.forget_workflows()
             if recorder is not None:
                 recorder.timing(True)
             started, cpu = time.perf_counter(), time.process_time()
@@ -144,7 +149,7 @@ def _engine():
 
 
 def engine_seq20(url: str, instances: int, label: str, between: Callable[[], None] | None = None,
-                 floor_url: str | None = None) -> dict:
+                 floor_url: str | None = None, held: bool = True) -> dict:
     """The 20-step process (see _engine_run)."""
     from engine.store import org
     from engine.store.unit_of_work import in_transaction
@@ -154,11 +159,11 @@ def engine_seq20(url: str, instances: int, label: str, between: Callable[[], Non
         in_transaction(sessions, lambda s: (org.add_user(s, "p", "计划员", None), org.grant(s, "p", "计划部", "*")))
 
     return _engine_run(url, label, setup, floor_url, process_id="bench20", starter="p", instances=instances,
-                       between=between)
+                       between=between, held=held)
 
 
 def engine_sm13(url: str, instances: int, label: str, answers: dict | None = None,
-                between: Callable[[], None] | None = None, floor_url: str | None = None) -> dict:
+                between: Callable[[], None] | None = None, floor_url: str | None = None, held: bool = True) -> dict:
     """SM1.3 with 6 regions × 3 offices (see _engine_run)."""
     from engine.store.unit_of_work import in_transaction
     from web.demo import manual_file
@@ -168,7 +173,7 @@ def engine_sm13(url: str, instances: int, label: str, answers: dict | None = Non
         in_transaction(sessions, lambda s: engine.deploy(s, manual_file("SM1_3.bpmn"), "SM1_3.bpmn", "admin"))
 
     return _engine_run(url, label, setup, floor_url, process_id="SM1_3", starter="planning", instances=instances,
-                       answers=answers, between=between)
+                       answers=answers, between=between, held=held)
 
 
 def _engine_run(url: str, label: str, setup: Callable, floor_url: str | None, **run) -> dict:
@@ -320,6 +325,21 @@ def _against_bare(row: dict, bare: Bare) -> None:
         row["above_floor_x_bare"] = row["above_floor_ms"] / figures["ms_per_step"]
 
 
+def _not_held(results: dict, kind: str, instances: int, sm13_instances: int, answers: dict) -> None:
+    """Both workloads again, every completion on an instance the engine does not hold in memory (after a restart,
+    or one another web process moved on last: with several processes, most completions)."""
+    bare = bare_seq20()
+    with database(kind) as url:
+        results["seq20"][kind] = engine_seq20(url, instances, f"seq20 {kind}, 不在内存", between=bare, held=False)
+    _against_bare(results["seq20"][kind], bare)
+    if sm13_instances:
+        bare = bare_sm13(answers, sm13_initial())
+        with database(kind) as url:
+            results["sm13"][kind] = engine_sm13(url, sm13_instances, f"SM1.3 {kind}, 不在内存", answers,
+                                                between=bare, held=False)
+        _against_bare(results["sm13"][kind], bare)
+
+
 def sm13_initial() -> dict:
     """The start data the engine gives SM1.3 (the organisation snapshot, who started and when)."""
     data = org_6x3()
@@ -332,7 +352,8 @@ def sm13_initial() -> dict:
 
 def run(instances: int = 20, sm13_instances: int = 3, databases=("sqlite", "postgresql")) -> dict:
     progress(f"引擎吞吐: 20 步顺序流程 × {instances} 实例, SM1.3 (6 大区 × 3 办事处) × {sm13_instances} 实例")
-    results: dict = {"instances": instances, "sm13_instances": sm13_instances, "seq20": {}, "sm13": {}}
+    results: dict = {"instances": instances, "sm13_instances": sm13_instances, "seq20": {}, "sm13": {},
+                     "not_held": {"seq20": {}, "sm13": {}}}
     # Each engine run takes turns with bare SpiffWorkflow, instance by instance, and its ratio is against the
     # bare instances run in those turns: one bare run at the start made every ratio move with the machine's drift.
     pooled = {"seq20": Bare(), "sm13": Bare()}
@@ -350,6 +371,7 @@ def run(instances: int = 20, sm13_instances: int = 3, databases=("sqlite", "post
                                                     floor_url=floor_url)
             _against_bare(results["sm13"][kind], bare)
             pooled["sm13"].add(bare)
+        _not_held(results["not_held"], kind, instances, sm13_instances, answers)
     for workload, bare in pooled.items():
         if bare.steps:
             results[workload]["spiff"] = bare.figures()
@@ -369,5 +391,8 @@ def run(instances: int = 20, sm13_instances: int = 3, databases=("sqlite", "post
         "sm13_sqlite_completions_per_s": results["sm13"].get("sqlite", {}).get("completions_per_s"),
         "sm13_postgres_completions_per_s": results["sm13"].get("postgresql", {}).get("completions_per_s"),
         "sm13_spiff_in_memory_completions_per_s": results["sm13"].get("spiff", {}).get("completions_per_s"),
+        # Every completion on an instance the engine does not hold in memory (read from the database).
+        "sqlite_not_held_ms": results["not_held"]["seq20"].get("sqlite", {}).get("mean_ms"),
+        "postgres_not_held_ms": results["not_held"]["seq20"].get("postgresql", {}).get("mean_ms"),
     }
     return results

@@ -313,6 +313,11 @@ class Engine(Scheduling):
         # A caller that has just read the actor (a web request has, in its own first query) passes it in.
         return login if isinstance(login, Actor) else org.actor(session, login)
 
+    def forget_workflows(self) -> None:
+        """Keep no workflow between units of work from here on: the next step of any instance reads it from the
+        database, as in a process that never held it (after a restart, or another web process's instance)."""
+        self._warm.clear()
+
     def _keep_warm(self, instance_id: int, revision: int, workflow) -> None:
         # Only after the unit of work that saved this revision has committed (unit_of_work.after_commit),
         # and keyed by it: a revision is taken by exactly one committed writer, so if the stored revision

@@ -24,4 +24,8 @@ def test_engine_json_prints_the_three_rates(postgres_url):
     for kind in ("sqlite", "postgresql"):
         assert figures["details"]["seq20"][kind]["floor"]["n"] == 20
     assert 0 < figures["sqlite_floor_ms"] < figures["details"]["seq20"]["sqlite"]["mean_ms"]
+    # And again with every completion on an instance the engine does not hold in memory.
+    for kind in ("sqlite", "postgresql"):
+        assert figures["details"]["not_held"]["seq20"][kind]["completions"] == 20
+    assert figures["sqlite_not_held_ms"] > 0 and figures["postgres_not_held_ms"] > 0
     assert "实例 1/1" in result.stderr  # progress goes to stderr
