@@ -365,8 +365,8 @@ def sm13_initial() -> dict:
 
 def run(instances: int = 20, sm13_instances: int = 3, databases=("sqlite", "postgresql")) -> dict:
     progress(f"引擎吞吐: 20 步顺序流程 × {instances} 实例, SM1.3 (6 大区 × 3 办事处) × {sm13_instances} 实例")
-    results: dict = {"instances": instances, "sm13_instances": sm13_instances, "seq20": {}, "sm13": {},
-                     "not_held": {"seq20": {}, "sm13": {}}}
+    results: dict = {"instances": instances, "sm13_instances": sm13_instances, "warm_up": WARM_UP,
+                     "seq20": {}, "sm13": {}, "not_held": {"seq20": {}, "sm13": {}}}
     # Each engine run takes turns with bare SpiffWorkflow, instance by instance, and its ratio is against the
     # bare instances run in those turns: one bare run at the start made every ratio move with the machine's drift.
     pooled = {"seq20": Bare(), "sm13": Bare()}
