@@ -27,7 +27,8 @@ def plans_of(env, work, table: str) -> list[str]:
 
     def record(conn, cursor, statement, parameters, context, executemany):
         if statement.lstrip().upper().startswith("SELECT") and table in statement:
-            sent.append((statement, parameters))
+            # a DriverStatement sends SQLite its values as a list, which exec_driver_sql takes as many rows
+            sent.append((statement, tuple(parameters) if isinstance(parameters, list) else parameters))
 
     event.listen(env.db, "before_cursor_execute", record)
     try:
