@@ -379,17 +379,18 @@ def _page_statement(kinds: tuple[str, ...], process: bool, element: bool, due: s
             .order_by(*order))
 
 
-@functools.lru_cache(maxsize=512)
-def _page_rows(kinds: tuple[str, ...], process: bool, element: bool, due: str | None, sort: str) -> DriverStatement:
-    # Plain rows on the driver's cursor: loading the page's tasks as the ORM's objects was a sixth of an inbox
-    # request's time in its web process (bench http, 8 clients).
-    return DriverStatement(_page_statement(kinds, process, element, due, sort))
+@functools.lru_cache(maxsize=1024)
+def _on_driver(statement) -> DriverStatement:
+    # The inbox's statements run on the driver's cursor, into plain rows: loading the page's tasks as the ORM's
+    # objects was a sixth of an inbox request's time in its web process, and SQLAlchemy's execution of the
+    # counts another sixth (bench http, 8 clients).
+    return DriverStatement(statement)
 
 
 def inbox_counts(session: Session, actor: Actor, now: datetime) -> InboxCounts:
     """The menu's figures: all my tasks, overdue, due within two days, without a due date (one indexed query)."""
     kinds, values = _grant_shape(actor)
-    total, overdue, soon, none = session.execute(_counts_statement(kinds), {**values, **_moment(now)}).one()
+    total, overdue, soon, none = _on_driver(_counts_statement(kinds)).first(session, {**values, **_moment(now)})
     return InboxCounts(int(total), int(overdue), int(soon), int(none))
 
 
@@ -397,7 +398,7 @@ def _steps(session: Session, grants: tuple[tuple[str, ...], dict], now: datetime
     """The processes and steps in my inbox with how many tasks each (the filters' choices), and the
     menu's counts summed from them: one pass over my tasks instead of two."""
     kinds, values = grants
-    found = session.execute(_steps_statement(kinds), {**values, **_moment(now)}).all()
+    found = _on_driver(_steps_statement(kinds)).all(session, {**values, **_moment(now)})
     steps = [{"process_id": p, "process_name": row[-1], "element_id": e, "step": s, "name": n, "count": c}
              for row in found for p, e, s, n, c in [row[:5]]]
     totals = [sum(int(row[k]) for row in found) for k in range(4, 8)]
@@ -426,7 +427,7 @@ def inbox_page(session: Session, actor: Actor, query: InboxQuery, now: datetime)
     shape, sort, values = _page_parameters(grants, query, now)
     split = len(_LISTED)
     rows = [(TaskRow({name: value for (name, _), value in zip(_LISTED, found[:split], strict=True)}), found[split])
-            for found in _page_rows(*shape, sort).all(session, values)]
+            for found in _on_driver(_page_statement(*shape, sort)).all(session, values)]
     steps, counts = _steps(session, grants, now)
     if any(shape[1:]):  # a process, step or due-date filter
         matching = int(session.scalar(_matching_statement(*shape), values) or 0)
