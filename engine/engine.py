@@ -388,11 +388,11 @@ class Engine(Scheduling):
                 raise exc if isinstance(exc, HandlerFailed) else HandlerFailed(exc.message, retryable=False) from exc
             except SQLAlchemyError as exc:
                 savepoint.rollback()
-                raise HandlerFailed(f"处理程序 '{topic}' 写入数据库失败: {type(exc).__name__}",
+                raise HandlerFailed(say("handler.database_failed", topic=topic, error=type(exc).__name__),
                                     retryable=False) from exc
             except Exception as exc:  # noqa: BLE001 - a handler bug must not lose the instance
                 savepoint.rollback()
-                raise HandlerFailed(f"处理程序 '{topic}' 出错: {type(exc).__name__}: {exc}") from exc
+                raise HandlerFailed(say("handler.failed", topic=topic, error=f"{type(exc).__name__}: {exc}")) from exc
             savepoint.commit()
             return result
 

@@ -24,6 +24,37 @@ class Message(str):
         return str(self), self.code, self.params
 
 
+def message_record(text: str | None) -> dict | None:
+    """What a stored text needs beside it to be said again in the reader's language: a Message's key and
+    parameters (a parameter that is itself a Message, or a list of them, as such); None for plain text."""
+    if not isinstance(text, Message):
+        return None
+    return {"code": text.code, "params": {name: _recorded(value) for name, value in text.params.items()}}
+
+
+def _recorded(value):
+    if isinstance(value, Message):
+        return {"text": str(value), **message_record(value)}
+    if isinstance(value, (list, tuple)):
+        return [_recorded(item) for item in value]
+    return value
+
+
+def stored_message(text: str | None, record: dict | None) -> str | None:
+    """A text stored with its message_record, as the Message it was; the text alone when there is no record."""
+    if text is None or not record:
+        return text
+    return Message(text, record["code"], {name: _restored(value) for name, value in record.get("params", {}).items()})
+
+
+def _restored(value):
+    if isinstance(value, dict) and "text" in value and "code" in value:
+        return stored_message(value["text"], value)
+    if isinstance(value, list):
+        return [_restored(item) for item in value]
+    return value
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with an uploaded file or a submitted form.

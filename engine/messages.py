@@ -227,6 +227,32 @@ TEXTS = {
     "runtime.what.due": "期限 smflow:due",
     "runtime.bad_scope": "范围 smflow:scope 的值不是有效的范围: {value}",
     "runtime.bad_due": "期限 smflow:due 的值 '{value}' 不是日期时间或时长 (如 'P5D')",
+    # a service task's handler that failed (engine.py, handlers/): stored with the error, shown in the reader's
+    # language; a calculation's own reason (a bad figure in the process data) is given as it was found
+    "handler.failed": "处理程序 '{topic}' 出错: {error}",
+    "handler.database_failed": "处理程序 '{topic}' 写入数据库失败: {error}",
+    "handler.archive_needs": "备案需要 title 和 kind",
+    "handler.archive_not_json": "备案内容无法保存为 JSON: {error}",
+    "handler.notify_needs": "通知需要 role 和 message",
+    "handler.variance_failed": "无法计算费用预算差异: {reason}",
+    "handler.consolidate_failed": "无法汇总销售预测: {reason}",
+    "handler.rating_failed": "无法建议资信等级: {reason}",
+    "customers.not_a_list": "customers 应为客户列表",
+    "customers.too_long": "{name}: {key} 超过 {limit} 个字符",
+    "customers.entry_without_name": "第 {n} 项应为含客户名称 (name) 的客户资料",
+    "customers.bad_rating": "{name}: 资信等级 '{rating}' 无效 (应为 A/B/C/D)",
+    "customers.new_status": "{name}: 新建客户的状态只能是 active, 收到 '{status}'",
+    "customers.repeated": "{name}: 在本次登记中出现多次",
+    "customers.already_active": "客户已在登记中 (状态 active): {names}",
+    "customers.no_name": "第 {n} 项缺少客户名称",
+    "customers.unknown": "登记中没有这些客户: {names}",
+    "customers.two_ratings": "{name}: 同一客户给出了不同的资信等级 ({first}, {then})",
+    "customers.cannot_register": "无法登记新客户: {problems}",
+    "customers.cannot_freeze": "无法冻结客户: {problems}",
+    "customers.cannot_rate": "无法更新客户资信: {problems}",
+    "customers.bad_status": "客户状态 '{status}' 无效 (可用: {choices}, 或 {every} 表示全部)",
+    "customers.bad_action": "客户登记不支持操作 '{action}' (可用: {choices})",
+    "customers.list_only": "参数 status 和 region 只用于 list, 不用于 '{action}'",
 }
 
 

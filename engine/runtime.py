@@ -25,7 +25,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from .clock import Clock
-from .errors import HandlerFailed, ScriptRejected, SmflowError, WorkflowError
+from .errors import HandlerFailed, Message, ScriptRejected, SmflowError, WorkflowError
 from .messages import say
 from .sandbox import Sandbox
 from .script_engine import SandboxScriptEngine
@@ -326,12 +326,13 @@ ServiceDispatch = Callable[[Task, str, dict], dict | None]
 
 
 def _describe(exc: Exception) -> str:
-    """Why a step failed; a sandbox refusal stays its Message, so the wrapper's reader reads it in their language."""
+    """Why a step failed; a sandbox refusal or a handler's Message stays one, so that it is read in the reader's
+    language."""
     inner = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
     if isinstance(inner, SmflowError):
         return inner.message
-    if isinstance(exc, ScriptRejected):
-        return exc.message
+    if isinstance(exc, ScriptRejected) or (isinstance(exc, HandlerFailed) and isinstance(exc.message, Message)):
+        return exc.message  # a handler's Message says its cause already
     text = str(exc)
     if isinstance(inner, Exception) and str(inner) not in text:  # the cause ("NoneType >= int"), not only where
         text += f": {type(inner).__name__}: {inner}"

@@ -23,7 +23,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from .clock import COMPANY_TZ
-from .errors import Conflict, HandlerFailed, NotPermitted, SmflowError, StaleAction, WorkflowError
+from .errors import (
+    Conflict,
+    HandlerFailed,
+    NotPermitted,
+    SmflowError,
+    StaleAction,
+    WorkflowError,
+    message_record,
+    stored_message,
+)
 from .runtime import find_task
 from .store import attachments, audit, instances, jobs, org
 from .store import definitions as stored
@@ -161,7 +170,8 @@ class Scheduling:
         """Done without firing: the audit trail says why, and an incident leaves the administrators' list."""
         reason = "instance_ended" if instance.status != "running" else "no_due_timer"
         audit.record(session, "timer_obsolete", now, instance_id=job.instance_id, job_id=job.id, reason=reason,
-                     element_id=job.element_id, error=job.last_error, attempts=job.attempts)
+                     element_id=job.element_id, error=stored_message(job.last_error, job.last_error_message),
+                     attempts=job.attempts)
         self._finish(job, now)
 
     def _retry_timer_now(self, session: Session, job: Job) -> str:
@@ -353,7 +363,7 @@ class Scheduling:
         return job
 
     def _failed(self, session: Session, job: Job, error: str, retryable: bool, now: datetime) -> None:
-        job.last_error, job.retryable = error, retryable
+        job.last_error, job.last_error_message, job.retryable = error, message_record(error), retryable
         job.lease_owner = job.lease_expires_at = None
         if retryable and job.attempts < self.max_attempts:
             job.status, job.due_at = jobs.PENDING, now + self.retry_delay(job.attempts)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from engine.errors import HandlerFailed
 from engine.handler_api import HandlerContext
+from engine.messages import say
 from engine.store import archive_chain
 from engine.store.archive_chain import canonical_json
 from engine.store.models import ArchiveRecord
@@ -17,11 +18,11 @@ from engine.store.models import ArchiveRecord
 def archive(ctx: HandlerContext, title: str, kind: str, document, scope: str = "*") -> dict:
     """Insert an archive record (never updated) and return `{"<kind>_archive_id": id}`."""
     if not title or not kind:
-        raise HandlerFailed("备案需要 title 和 kind", retryable=False)
+        raise HandlerFailed(say("handler.archive_needs"), retryable=False)
     try:
         text = canonical_json(document)
     except (TypeError, ValueError) as exc:
-        raise HandlerFailed(f"备案内容无法保存为 JSON: {exc}", retryable=False) from exc
+        raise HandlerFailed(say("handler.archive_not_json", error=str(exc)), retryable=False) from exc
     if ctx.job_key is not None:  # a repeated run of the same service task: the record exists already
         done = ctx.session.scalars(select(ArchiveRecord).where(ArchiveRecord.job_key == ctx.job_key)).first()
         if done is not None:

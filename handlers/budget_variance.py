@@ -14,6 +14,7 @@ import math
 
 from engine.errors import HandlerFailed
 from engine.handler_api import HandlerContext
+from engine.messages import say
 
 from .numbers import read_number
 
@@ -95,5 +96,5 @@ def budget_variance(ctx: HandlerContext, lines, threshold=0.1) -> dict:
     try:
         report = analyse_variance(lines, threshold)
     except ValueError as exc:
-        raise HandlerFailed(f"无法计算费用预算差异: {exc}", retryable=False) from exc
+        raise HandlerFailed(say("handler.variance_failed", reason=str(exc)), retryable=False) from exc
     return {"variance": report}

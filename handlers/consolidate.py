@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from engine.errors import HandlerFailed
 from engine.handler_api import HandlerContext
+from engine.messages import say
 
 from .numbers import read_number
 
@@ -108,5 +109,5 @@ def consolidate(ctx: HandlerContext, forecasts) -> dict:
     try:
         plan = consolidate_forecasts(forecasts)
     except ValueError as exc:
-        raise HandlerFailed(f"无法汇总销售预测: {exc}", retryable=False) from exc
+        raise HandlerFailed(say("handler.consolidate_failed", reason=str(exc)), retryable=False) from exc
     return {"monthly_plan": plan}

@@ -28,6 +28,7 @@ from datetime import date
 from engine.clock import COMPANY_TZ
 from engine.errors import HandlerFailed
 from engine.handler_api import HandlerContext
+from engine.messages import say
 
 from .numbers import read_number
 
@@ -167,5 +168,5 @@ def credit_rating(ctx: HandlerContext, figures: dict) -> dict:
     try:
         rating, reasons = suggest_rating(figures, ctx.now.astimezone(COMPANY_TZ).date())
     except ValueError as exc:
-        raise HandlerFailed(f"无法建议资信等级: {exc}", retryable=False) from exc
+        raise HandlerFailed(say("handler.rating_failed", reason=str(exc)), retryable=False) from exc
     return {"suggested_credit_rating": rating, "credit_reasons": reasons}

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import HandlerFailed
 from engine.handler_api import HandlerContext
+from engine.messages import say
 from engine.store.models import Customer
 
 from .credit_rating import normalize_rating
@@ -29,7 +30,7 @@ def _as_list(customers) -> list:
     if customers is None:
         return []
     if not isinstance(customers, (list, tuple)):
-        raise _fail("customers 应为客户列表")
+        raise _fail(say("customers.not_a_list"))
     return list(customers)
 
 
@@ -66,10 +67,10 @@ def _optional_text(value) -> str | None:
     return str(value).strip()
 
 
-def _too_long(name: str, entry: dict) -> list[str]:
+def _too_long(name: str, entry: dict) -> list:
     # The column lengths: PostgreSQL would refuse longer text with a database error that looks retryable.
     limits = (("name", name, 255), ("region", entry.get("region"), 64), ("channel", entry.get("channel"), 64))
-    return [f"{name[:40]}: {key} 超过 {limit} 个字符" for key, value, limit in limits
+    return [say("customers.too_long", name=name[:40], key=key, limit=limit) for key, value, limit in limits
             if value is not None and len(str(value).strip()) > limit]
 
 
@@ -78,26 +79,26 @@ def _create(ctx: HandlerContext, entries: list) -> dict:
     for n, entry in enumerate(entries, start=1):
         name = _name_of(entry) if isinstance(entry, dict) else None
         if name is None:
-            problems.append(f"第 {n} 项应为含客户名称 (name) 的客户资料")
+            problems.append(say("customers.entry_without_name", n=n))
             continue
         problems += _too_long(name, entry)
         rating = entry.get("credit_rating")
         if rating not in (None, "") and normalize_rating(rating) is None:
-            problems.append(f"{name}: 资信等级 '{rating}' 无效 (应为 A/B/C/D)")
+            problems.append(say("customers.bad_rating", name=name, rating=rating))
         if entry.get("status") not in (None, "", ACTIVE):
-            problems.append(f"{name}: 新建客户的状态只能是 active, 收到 '{entry['status']}'")
+            problems.append(say("customers.new_status", name=name, status=entry["status"]))
         info = {k: v for k, v in entry.items() if k not in _COLUMNS}
         if _optional_text(info.get("company_name")) == name:
             info.pop("company_name")
         rows.append((name, entry, normalize_rating(rating), info))
     names = [r[0] for r in rows]
-    problems += [f"{name}: 在本次登记中出现多次" for name in _duplicates(names)]
+    problems += [say("customers.repeated", name=name) for name in _duplicates(names)]
     existing = _by_name(ctx.session, names)
     active = [name for name in dict.fromkeys(names) if name in existing and existing[name].status == ACTIVE]
     if active:
-        problems.append("客户已在登记中 (状态 active): " + ", ".join(active))
+        problems.append(say("customers.already_active", names=active))
     if problems:
-        raise _fail("无法登记新客户: " + "; ".join(problems))
+        raise _fail(say("customers.cannot_register", problems=problems))
     reactivated = []
     for name, entry, rating, info in rows:
         customer = existing.get(name)
@@ -125,16 +126,16 @@ def _freeze(ctx: HandlerContext, entries: list) -> dict:
     for n, entry in enumerate(entries, start=1):
         name = _name_of(entry)
         if name is None:
-            problems.append(f"第 {n} 项缺少客户名称")
+            problems.append(say("customers.no_name", n=n))
         else:
             names.append(name)
     names = list(dict.fromkeys(names))
     existing = _by_name(ctx.session, names)
     unknown = [name for name in names if name not in existing]
     if unknown:
-        problems.append("登记中没有这些客户: " + ", ".join(unknown))
+        problems.append(say("customers.unknown", names=unknown))
     if problems:
-        raise _fail("无法冻结客户: " + "; ".join(problems))
+        raise _fail(say("customers.cannot_freeze", problems=problems))
     for name in names:
         customer = existing[name]
         if customer.status != FROZEN:
@@ -150,20 +151,20 @@ def _update_credit(ctx: HandlerContext, entries: list) -> dict:
     for n, entry in enumerate(entries, start=1):
         name = _name_of(entry) if isinstance(entry, dict) else None
         if name is None:
-            problems.append(f"第 {n} 项缺少客户名称")
+            problems.append(say("customers.no_name", n=n))
             continue
         raw = entry.get("credit_rating", entry.get("new_rating"))
         rating = normalize_rating(raw)
         if rating is None:
-            problems.append(f"{name}: 资信等级 '{raw}' 无效 (应为 A/B/C/D)")
+            problems.append(say("customers.bad_rating", name=name, rating=raw))
         elif wanted.setdefault(name, rating) != rating:
-            problems.append(f"{name}: 同一客户给出了不同的资信等级 ({wanted[name]}, {rating})")
+            problems.append(say("customers.two_ratings", name=name, first=wanted[name], then=rating))
     existing = _by_name(ctx.session, wanted)
     unknown = [name for name in wanted if name not in existing]
     if unknown:
-        problems.append("登记中没有这些客户: " + ", ".join(unknown))
+        problems.append(say("customers.unknown", names=unknown))
     if problems:
-        raise _fail("无法更新客户资信: " + "; ".join(problems))
+        raise _fail(say("customers.cannot_rate", problems=problems))
     changes = []
     for name, rating in wanted.items():
         customer = existing[name]
@@ -182,7 +183,7 @@ _EVERY = "*"  # status or region: no filter
 def _list(ctx: HandlerContext, status, region) -> dict:
     status = ACTIVE if status is None else str(status).strip()
     if status not in (*_STATUSES, _EVERY):
-        raise _fail(f"客户状态 '{status}' 无效 (可用: {', '.join(_STATUSES)}, 或 {_EVERY} 表示全部)")
+        raise _fail(say("customers.bad_status", status=status, choices=list(_STATUSES), every=_EVERY))
     region = _optional_text(region)
     rows = list_customers(ctx.session, None if status == _EVERY else status)
     if region not in (None, _EVERY):
@@ -203,9 +204,9 @@ def customer_register(ctx: HandlerContext, action: str, customers=None, status=N
         return _list(ctx, status, region)
     run = _ACTIONS.get(action)
     if run is None:
-        raise _fail(f"客户登记不支持操作 '{action}' (可用: {', '.join([*_ACTIONS, 'list'])})")
+        raise _fail(say("customers.bad_action", action=action, choices=[*_ACTIONS, "list"]))
     if status is not None or region is not None:
-        raise _fail(f"参数 status 和 region 只用于 list, 不用于 '{action}'")
+        raise _fail(say("customers.list_only", action=action))
     return run(ctx, _as_list(customers))
 
 

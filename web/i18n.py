@@ -22,7 +22,7 @@ from flask import Blueprint, Flask, has_app_context, has_request_context, redire
 from flask_babel import Babel, gettext
 
 from engine.clock import COMPANY_TZ
-from engine.errors import Message, Problem
+from engine.errors import Message, Problem, stored_message
 from engine.routing import ANY
 
 LANG_KEY = "lang"
@@ -80,6 +80,12 @@ def localized(message: str) -> str:
         return text.format(**params)
     except (KeyError, IndexError, ValueError):  # a catalogue entry out of step with the engine: keep the Chinese
         return str(message)
+
+
+def localized_stored(text: str | None, record: dict | None) -> str:
+    """A message stored as its Chinese text with its key and parameters beside it (errors.message_record), in
+    the session's language; "" for none."""
+    return "" if text is None else localized(stored_message(text, record))
 
 
 def listed(items) -> str:

@@ -9,7 +9,7 @@ from engine.store import jobs
 
 from .app import db, engine, tx
 from .auth import login_required
-from .i18n import localtime, t
+from .i18n import localized_stored, localtime, t
 
 bp = Blueprint("incidents", __name__, url_prefix="/incidents")
 
@@ -25,7 +25,8 @@ def index():
     _admin_only()
     rows = [{"id": job.id, "instance_id": instance.id, "process_id": instance.process_id,
              "business_key": instance.business_key or "", "element_id": job.element_id or "", "topic": job.topic,
-             "error": job.last_error or "", "attempts": job.attempts, "since": localtime(job.due_at)}
+             "error": localized_stored(job.last_error, job.last_error_message),
+             "attempts": job.attempts, "since": localtime(job.due_at)}
             for job, instance in jobs.incidents(db())]
     return render_template("incidents/index.html", incidents=rows)
 

@@ -18,7 +18,7 @@ from engine.store.models import HumanTask, ProcessDefinition, ProcessInstance
 from .app import db, engine, tx
 from .auth import login_required
 from .history import page_number
-from .i18n import listed, localtime, scope_label, t
+from .i18n import listed, localized_stored, localtime, scope_label, t
 from .inbox import process_names, step_title, user_name
 from .incidents import flash_retry
 from .paging import paging
@@ -131,7 +131,7 @@ def event_summary(kind: str, detail: dict | None) -> str:
     if kind == "service_task":
         return f"{d.get('element_id')} ({d.get('topic')})"
     if kind == "error":
-        return f"{d.get('element_id') or ''} {d.get('error') or ''}".strip()
+        return f"{d.get('element_id') or ''} {localized_stored(d.get('error'), d.get('error_message'))}".strip()
     if kind == "task_created":
         return f"{d.get('name')} → {d.get('role')} @ {scope_label(d.get('scope'))}"
     if kind == "started":
@@ -266,7 +266,8 @@ def detail(instance_id: int):
               for e in audit.for_instance(session, instance_id)]
     event_views = timeline(session, events, rows, engine().element_names(definition))
     data = {k: v for k, v in info["data"].items() if k not in ORG_SNAPSHOT_KEYS}
-    jobs = [{"id": j.id, "topic": j.topic, "error": j.last_error, "attempts": j.attempts,
+    jobs = [{"id": j.id, "topic": j.topic, "error": localized_stored(j.last_error, j.last_error_message),
+             "attempts": j.attempts,
              "incident": j.status == "incident", "next": job_state(j)}
             for j in engine().waiting_jobs(session, instance_id)]
     return render_template(

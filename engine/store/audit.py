@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..errors import Message, message_record
 from .driver_statements import RowsInsert
 from .models import Event
 
@@ -18,8 +19,11 @@ _INSERT = RowsInsert(Event.__table__, COLUMNS)
 
 def _row(kind: str, at: datetime, actor: str | None, instance_id: int | None, task_id: int | None,
          detail: dict) -> dict:
+    # An engine message (an error) is stored as its Chinese text, with its key and parameters beside it under
+    # "<name>_message", so that the trail can be read in the reader's language (errors.stored_message).
+    said = {f"{name}_message": message_record(value) for name, value in detail.items() if isinstance(value, Message)}
     return {"kind": kind, "at": at, "actor": actor, "instance_id": instance_id, "task_id": task_id,
-            "detail": detail or None}
+            "detail": {**detail, **said} if said else detail or None}
 
 
 def record(session: Session, kind: str, at: datetime, actor: str | None = None, instance_id: int | None = None,

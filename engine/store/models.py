@@ -256,7 +256,8 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, running, done, incident
     due_at: Mapped[datetime] = mapped_column(UtcDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)  # the engine's Chinese text
+    last_error_message: Mapped[dict | None] = mapped_column(JSON)  # its key and parameters (errors.message_record)
     retryable: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

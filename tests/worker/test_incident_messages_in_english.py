@@ -1,0 +1,62 @@
+"""A service task's error is stored as the engine's Chinese text with its message key beside it, so that its
+instance's page and the incidents list say it in the reader's language: English after choosing English, the
+Chinese text as before otherwise, also for an error stored without a key (before the key was kept)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from testkit import page_text
+
+from engine.store.models import Job
+
+APPROVAL = (Path(__file__).parents[1] / "fixtures" / "approval.bpmn").read_bytes()
+ENGLISH = "Filing needs a title and a kind"
+CHINESE = "备案需要 title 和 kind"
+
+
+@pytest.fixture
+def incident(site_factory):
+    """The archive handler, given an empty title by the process, gives up at once: an incident."""
+    site = site_factory({"bj": [("办事处", "华北/北京办事处")], "rm": [("大区经理", "华北")],
+                         "admin": [("admin", "*")]})
+    real_archive = site.engine.handlers.get("archive")
+    site.engine.handlers.register("archive", lambda ctx, **params: real_archive(ctx, **{**params, "title": ""}))
+    site.tx(lambda s: site.engine.deploy(s, APPROVAL, "approval.bpmn", "admin"))
+    instance_id = site.tx(lambda s: site.engine.start(s, "approval", "bj", {"office": "华北/北京办事处"}))
+    (task,) = site.tx(lambda s: site.engine.inbox(s, "bj"))
+    site.tx(lambda s: site.engine.complete(s, task.id, "bj", {"amount": 1, "purpose": "会议"}))
+    (review,) = site.tx(lambda s: site.engine.inbox(s, "rm"))
+    site.tx(lambda s: site.engine.complete(s, review.id, "rm", {"decision": "approve"}))
+    return site, instance_id
+
+
+def _pages(site, instance_id: int, lang: str | None) -> tuple[str, str]:
+    admin = site.client("admin")
+    if lang is not None:
+        site.post(admin, f"/lang/{lang}", {"next": "/"})
+    return (page_text(admin.get(f"/instances/{instance_id}")), page_text(admin.get("/incidents/")))
+
+
+def test_the_error_is_said_in_english_on_the_instance_page_and_the_incidents_list(incident):
+    site, instance_id = incident
+    instance_page, listing = _pages(site, instance_id, "en")
+    # the audit trail's error, the waiting job's error, the incident's error
+    assert instance_page.count(ENGLISH) >= 2 and CHINESE not in instance_page
+    assert ENGLISH in listing and CHINESE not in listing
+
+
+def test_the_chinese_page_says_it_as_the_engine_did(incident):
+    site, instance_id = incident
+    instance_page, listing = _pages(site, instance_id, None)
+    assert instance_page.count(CHINESE) >= 2 and ENGLISH not in instance_page
+    assert CHINESE in listing
+
+
+def test_an_error_stored_without_its_key_is_shown_as_it_was_stored(incident):
+    site, instance_id = incident
+    site.tx(lambda s: s.execute(update(Job).values(last_error_message=None)))
+    _, listing = _pages(site, instance_id, "en")
+    assert CHINESE in listing and ENGLISH not in listing
