@@ -15,6 +15,8 @@ from .errors import Message
 
 LIST_SEPARATOR = "、"  # the web layer joins a list parameter with its language's separator
 TEXTS = {
+    # reasons one after another (messages.chained): the sandbox's, a handler's
+    "clauses.and": "{first}; {then}",
     # what stops an action on a task (engine.py, routing.why_not)
     "action.done": "该任务已完成",
     "action.cancelled": "该任务已取消 (流程已走到别处)",
@@ -186,7 +188,6 @@ TEXTS = {
     # process runs; RestrictedPython's own reasons (English) are parameters
     "sandbox.expression_refused": "表达式不被允许: {errors}",
     "sandbox.script_refused": "脚本不被允许: {errors}",
-    "sandbox.and": "{first}; {then}",
     "sandbox.line": "Line {line}: {problem}",
     "sandbox.import": "import 语句不被允许",
     "sandbox.class": "class 定义不被允许",
@@ -253,7 +254,50 @@ TEXTS = {
     "customers.bad_status": "客户状态 '{status}' 无效 (可用: {choices}, 或 {every} 表示全部)",
     "customers.bad_action": "客户登记不支持操作 '{action}' (可用: {choices})",
     "customers.list_only": "参数 status 和 region 只用于 list, 不用于 '{action}'",
+    # the figures a calculation handler refuses (handlers/numbers.py, budget_variance, consolidate, credit_rating)
+    "numbers.required": "{where}: 必填",
+    "numbers.not_a_number": "{where}: 应为数字, 收到 '{value}'",
+    "variance.threshold_not_share": "阈值应为比例 (例如 0.1 或 '10%'), 收到 '{value}'",
+    "variance.threshold_negative": "阈值应为不小于 0 的比例, 收到 '{value}'",
+    "variance.lines_not_list": "lines 应为费用行的列表",
+    "variance.line_without_item": "第 {n} 行缺少费用项目 (item)",
+    "variance.budget_of": "{item} 预算",
+    "variance.actual_of": "{item} 实际发生",
+    "variance.negative_budget": "{item} 预算: 不能为负数",
+    "consolidate.not_list": "forecasts 应为办事处预测的列表",
+    "consolidate.entry_not_object": "第 {n} 项应为办事处预测 (对象)",
+    "consolidate.no_region": "办事处 '{office}' 缺少大区 (region)",
+    "consolidate.forecast_not_table": "{office}: forecast 应为表格 (行的列表)",
+    "consolidate.row_not_object": "{office} 第 {n} 行: 应为对象",
+    "consolidate.row": "第 {n} 行",
+    "consolidate.qty_of": "{office} / {row} 第{month}月数量",
+    "consolidate.amount_of": "{office} / {row} 第{month}月金额",
+    "credit.not_object": "评估数据应为一个对象 (项目: 数值)",
+    "credit.negative": "{label} 不能为负数: {value}",
+    "credit.founded_on_not_date": "成立日期应为日期 (例如 2015-03-01), 收到 '{value}'",
+    "credit.licence_not_date": "{licence} 的有效期应为日期, 收到 '{value}'",
+    "credit.licence": "证照",
+    "credit.annual_sales": "年销售额",
+    "credit.registered_capital": "注册资本",
+    "credit.outlets": "销售网点数",
+    "credit.years_in_business": "经营年限",
+    "credit.payment_rate": "回款率",
+    "credit.overdue_ratio": "逾期比例",
+    "credit.payment_days": "平均回款天数",
 }
+
+
+def chained(messages: list, key: str) -> Message | str:
+    """The messages as one, each joined to the next by the catalogue's `key` ("{first}; {then}" or the like), so
+    that every one of them is still said in the reader's language."""
+    first, *rest = messages
+    return say(key, first=first, then=chained(rest, key)) if rest else first
+
+
+def reason_of(exc: Exception) -> Message | str:
+    """The Message an exception was raised with (a calculation's reason for refusing its figures), else its text."""
+    said = exc.args[0] if len(exc.args) == 1 else None
+    return said if isinstance(said, Message) else str(exc)
 
 
 def say(code: str, **params) -> Message:

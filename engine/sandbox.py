@@ -23,7 +23,7 @@ from RestrictedPython import safe_builtins as _rp_safe_builtins
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence, safer_getattr
 
 from .errors import Message, ScriptRejected
-from .messages import say
+from .messages import chained, say
 
 DEFAULT_TIME_LIMIT = 1.0  # seconds per evaluation; BPMN logic is small, a longer run is a bug or an attack
 _MAX_POW_EXPONENT = 4096
@@ -118,10 +118,7 @@ class _Budget(RestrictingNodeTransformer):
 
 def _compile_errors(errors) -> str:
     """The compiler's reasons joined by "; ", as a chain of messages so that ours are said in the reader's language."""
-    joined = errors[0] if errors else ""
-    for error in errors[1:]:
-        joined = say("sandbox.and", first=joined, then=error)
-    return joined
+    return chained(list(errors), "clauses.and") if errors else ""
 
 
 @lru_cache(maxsize=4096)

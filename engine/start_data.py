@@ -12,8 +12,8 @@ import ast
 import json
 from collections.abc import Iterable
 
-from .errors import Message, Problem, ValidationFailed
-from .messages import say
+from .errors import Problem, ValidationFailed
+from .messages import chained, say
 from .routing import ADMIN_ROLE, ANY, Actor, scope_covers
 from .spiff_dialect import NSMAP
 from .xml_safety import load_xml
@@ -80,11 +80,7 @@ def check_start_data(data: dict, routing: Iterable[str], actor: Actor) -> None:
     if not refused:
         return
     said = [say("start_data.not_your_scope", key=key, value=_shown(data[key])) for key in refused]
-    raise ValidationFailed(say("start_data.refused", problems=_one_after_another(said), scopes=_own_scopes(actor)),
+    problems = chained(said, "start_data.and")  # ". " between them in English, "; " in Chinese
+    raise ValidationFailed(say("start_data.refused", problems=problems, scopes=_own_scopes(actor)),
                            [Problem(message, field=key) for message, key in zip(said, refused, strict=True)])
 
-
-def _one_after_another(messages: list[Message]) -> Message:
-    """The messages as one ('; ' between them in Chinese), each still said in the reader's language."""
-    first, *rest = messages
-    return say("start_data.and", first=first, then=_one_after_another(rest)) if rest else first

@@ -14,7 +14,7 @@ import math
 
 from engine.errors import HandlerFailed
 from engine.handler_api import HandlerContext
-from engine.messages import say
+from engine.messages import chained, reason_of, say
 
 from .numbers import read_number
 
@@ -27,9 +27,9 @@ def parse_threshold(threshold) -> float:
             raise ValueError
         value = float(text[:-1]) / 100 if text and text.endswith("%") else float(threshold)
     except (TypeError, ValueError):
-        raise ValueError(f"阈值应为比例 (例如 0.1 或 '10%'), 收到 '{threshold}'") from None
+        raise ValueError(say("variance.threshold_not_share", value=threshold)) from None
     if not math.isfinite(value) or value < 0:
-        raise ValueError(f"阈值应为不小于 0 的比例, 收到 '{threshold}'")
+        raise ValueError(say("variance.threshold_negative", value=threshold))
     return value
 
 
@@ -50,20 +50,20 @@ def analyse_variance(lines, threshold) -> dict:
     if lines is None:
         lines = []
     if not isinstance(lines, (list, tuple)):
-        raise ValueError("lines 应为费用行的列表")
+        raise ValueError(say("variance.lines_not_list"))
     problems, parsed = [], []
     for n, line in enumerate(lines, start=1):
         if not isinstance(line, dict) or not str(line.get("item") or "").strip():
-            problems.append(f"第 {n} 行缺少费用项目 (item)")
+            problems.append(say("variance.line_without_item", n=n))
             continue
         item = str(line["item"]).strip()
-        budget = read_number(line.get("budget"), f"{item} 预算", problems, required=True)
-        actual = read_number(line.get("actual"), f"{item} 实际发生", problems, required=True)
+        budget = read_number(line.get("budget"), say("variance.budget_of", item=item), problems, required=True)
+        actual = read_number(line.get("actual"), say("variance.actual_of", item=item), problems, required=True)
         if budget is not None and budget < 0:
-            problems.append(f"{item} 预算: 不能为负数")
+            problems.append(say("variance.negative_budget", item=item))
         parsed.append((item, budget, actual, line.get("variance_note")))
     if problems:
-        raise ValueError("; ".join(problems))
+        raise ValueError(chained(problems, "clauses.and"))
     items = {item for item, *_ in parsed}
     report, flagged = [], []
     total_budget = total_actual = 0.0
@@ -96,5 +96,5 @@ def budget_variance(ctx: HandlerContext, lines, threshold=0.1) -> dict:
     try:
         report = analyse_variance(lines, threshold)
     except ValueError as exc:
-        raise HandlerFailed(say("handler.variance_failed", reason=str(exc)), retryable=False) from exc
+        raise HandlerFailed(say("handler.variance_failed", reason=reason_of(exc)), retryable=False) from exc
     return {"variance": report}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from engine.errors import HandlerFailed
 from engine.handler_api import HandlerContext
-from engine.messages import say
+from engine.messages import chained, reason_of, say
 
 from .numbers import read_number
 
@@ -20,8 +20,12 @@ UNASSIGNED_CHANNEL = "未分渠道"
 MONTHS = ("m1", "m2", "m3")
 AMOUNTS = tuple(f"{m}_amount" for m in MONTHS)
 FIGURES = tuple(f"{m}_{kind}" for m in MONTHS for kind in ("qty", "amount"))
-_LABELS = {f"{m}_{kind}": f"第{m[1]}月{'数量' if kind == 'qty' else '金额'}"
-           for m in MONTHS for kind in ("qty", "amount")}
+
+
+def _label(key: str, office: str, line) -> str:
+    """A figure's name in a problem: "北京办事处 / 产品A 第1月数量" (key "m1_qty")."""
+    month, kind = key.split("_")
+    return say(f"consolidate.{kind}_of", office=office, row=line, month=month[1])
 
 
 def _text(value) -> str | None:
@@ -40,15 +44,15 @@ def _offices(forecasts, problems: list[str]) -> list[dict]:
     if forecasts is None:
         return []
     if not isinstance(forecasts, (list, tuple)):
-        problems.append("forecasts 应为办事处预测的列表")
+        problems.append(say("consolidate.not_list"))
         return []
     latest: dict[str, dict] = {}
     for n, office in enumerate(forecasts, start=1):
         if not isinstance(office, dict):
-            problems.append(f"第 {n} 项应为办事处预测 (对象)")
+            problems.append(say("consolidate.entry_not_object", n=n))
             continue
         if not _text(office.get("region")):
-            problems.append(f"办事处 '{office.get('name') or n}' 缺少大区 (region)")
+            problems.append(say("consolidate.no_region", office=office.get("name") or n))
             continue
         # An office sent back by its regional manager and approved later counts once, with its last numbers.
         key = _text(office.get("scope")) or f"{office['region']}/{office.get('name')}"
@@ -60,16 +64,16 @@ def _detail_rows(office: dict, problems: list[str]) -> list[dict]:
     name = _text(office.get("name")) or office.get("scope")
     table = office.get("forecast") or []
     if not isinstance(table, list):
-        problems.append(f"{name}: forecast 应为表格 (行的列表)")
+        problems.append(say("consolidate.forecast_not_table", office=name))
         return []
     rows = []
     for n, row in enumerate(table, start=1):
         if not isinstance(row, dict):
-            problems.append(f"{name} 第 {n} 行: 应为对象")
+            problems.append(say("consolidate.row_not_object", office=name, n=n))
             continue
         product = _text(row.get("product"))
-        where = f"{name} / {product or f'第 {n} 行'}"
-        figures = {key: read_number(row.get(key), f"{where} {_LABELS[key]}", problems) for key in FIGURES}
+        line = product or say("consolidate.row", n=n)
+        figures = {key: read_number(row.get(key), _label(key, name, line), problems) for key in FIGURES}
         if all(v is None for v in figures.values()):
             continue  # a product line the office did not forecast
         channel = _text(office.get("channel")) or _text(row.get("channel")) or UNASSIGNED_CHANNEL
@@ -83,7 +87,7 @@ def consolidate_forecasts(forecasts) -> dict:
     problems: list[str] = []
     detail = [row for office in _offices(forecasts, problems) for row in _detail_rows(office, problems)]
     if problems:
-        raise ValueError("; ".join(problems))
+        raise ValueError(chained(problems, "clauses.and"))
     cells: dict[tuple[str, str], dict] = {}
     by_region: dict[str, dict] = {}
     by_channel: dict[str, dict] = {}
@@ -109,5 +113,5 @@ def consolidate(ctx: HandlerContext, forecasts) -> dict:
     try:
         plan = consolidate_forecasts(forecasts)
     except ValueError as exc:
-        raise HandlerFailed(say("handler.consolidate_failed", reason=str(exc)), retryable=False) from exc
+        raise HandlerFailed(say("handler.consolidate_failed", reason=reason_of(exc)), retryable=False) from exc
     return {"monthly_plan": plan}

@@ -28,7 +28,7 @@ from datetime import date
 from engine.clock import COMPANY_TZ
 from engine.errors import HandlerFailed
 from engine.handler_api import HandlerContext
-from engine.messages import say
+from engine.messages import reason_of, say
 
 from .numbers import read_number
 
@@ -68,31 +68,31 @@ def _number(figures: dict, key: str, label: str) -> float | None:
     if problems:
         raise ValueError(problems[0])
     if number is not None and number < 0:
-        raise ValueError(f"{label} 不能为负数: {figures.get(key)}")
+        raise ValueError(say("credit.negative", label=label, value=figures.get(key)))
     return number
 
 
 def _years_in_business(figures: dict, today: date) -> float | None:
-    years = _number(figures, "years_in_business", "经营年限")
+    years = _number(figures, "years_in_business", say("credit.years_in_business"))
     if years is not None or not figures.get("founded_on"):
         return years
     try:
         founded = date.fromisoformat(str(figures["founded_on"])[:10])
     except ValueError:
-        raise ValueError(f"成立日期应为日期 (例如 2015-03-01), 收到 '{figures['founded_on']}'") from None
+        raise ValueError(say("credit.founded_on_not_date", value=figures["founded_on"])) from None
     return max((today - founded).days / 365.25, 0.0)
 
 
 def _payment_points(figures: dict) -> tuple[int, list[str]] | None:
     found = []
-    rate = _number(figures, "payment_rate", "回款率")
+    rate = _number(figures, "payment_rate", say("credit.payment_rate"))
     if rate is not None:
         found.append((_at_least(rate, _PAYMENT_RATE), f"回款率 {rate:g}%"))
-    overdue = _number(figures, "overdue_ratio", "逾期比例")
+    overdue = _number(figures, "overdue_ratio", say("credit.overdue_ratio"))
     if overdue is not None:
         percent = overdue if overdue > 1 else overdue * 100
         found.append((_at_most(percent, _OVERDUE_PERCENT), f"逾期比例 {percent:g}%"))
-    days = _number(figures, "payment_days", "平均回款天数")
+    days = _number(figures, "payment_days", say("credit.payment_days"))
     if days is not None:
         found.append((_at_most(days, _PAYMENT_DAYS), f"平均回款天数 {days:g}"))
     if not found:
@@ -109,8 +109,8 @@ def _expired_licences(figures: dict, today: date) -> list[str]:
         try:
             until = date.fromisoformat(str(row["valid_until"])[:10])
         except ValueError:
-            what = row.get("licence") or "证照"
-            raise ValueError(f"{what} 的有效期应为日期, 收到 '{row['valid_until']}'") from None
+            what = row.get("licence") or say("credit.licence")
+            raise ValueError(say("credit.licence_not_date", licence=what, value=row["valid_until"])) from None
         if until < today:
             expired.append(f"{row.get('licence') or '证照'} (有效期至 {until.isoformat()})")
     return expired
@@ -119,12 +119,12 @@ def _expired_licences(figures: dict, today: date) -> list[str]:
 def suggest_rating(figures: dict, today: date) -> tuple[str, list[str]]:
     """The suggested rating and its reasons, by the module docstring's rule; ValueError on bad figures."""
     if not isinstance(figures, dict):
-        raise ValueError("评估数据应为一个对象 (项目: 数值)")
+        raise ValueError(say("credit.not_object"))
     score, attainable, reasons = 0, 75, []
     for key, label, unit, table, best in (
-        ("annual_sales", "年销售额", " 万元", _SALES, 30),
-        ("registered_capital", "注册资本", " 万元", _CAPITAL, 15),
-        ("outlets", "销售网点数", "", _OUTLETS, 15),
+        ("annual_sales", say("credit.annual_sales"), " 万元", _SALES, 30),
+        ("registered_capital", say("credit.registered_capital"), " 万元", _CAPITAL, 15),
+        ("outlets", say("credit.outlets"), "", _OUTLETS, 15),
     ):
         value = _number(figures, key, label)
         if value is None:
@@ -168,5 +168,5 @@ def credit_rating(ctx: HandlerContext, figures: dict) -> dict:
     try:
         rating, reasons = suggest_rating(figures, ctx.now.astimezone(COMPANY_TZ).date())
     except ValueError as exc:
-        raise HandlerFailed(say("handler.rating_failed", reason=str(exc)), retryable=False) from exc
+        raise HandlerFailed(say("handler.rating_failed", reason=reason_of(exc)), retryable=False) from exc
     return {"suggested_credit_rating": rating, "credit_reasons": reasons}

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import HandlerFailed
 from engine.handler_api import HandlerContext
-from engine.messages import say
+from engine.messages import chained, say
 from engine.store.models import Customer
 
 from .credit_rating import normalize_rating
@@ -98,7 +98,7 @@ def _create(ctx: HandlerContext, entries: list) -> dict:
     if active:
         problems.append(say("customers.already_active", names=active))
     if problems:
-        raise _fail(say("customers.cannot_register", problems=problems))
+        raise _fail(say("customers.cannot_register", problems=chained(problems, "clauses.and")))
     reactivated = []
     for name, entry, rating, info in rows:
         customer = existing.get(name)
@@ -135,7 +135,7 @@ def _freeze(ctx: HandlerContext, entries: list) -> dict:
     if unknown:
         problems.append(say("customers.unknown", names=unknown))
     if problems:
-        raise _fail(say("customers.cannot_freeze", problems=problems))
+        raise _fail(say("customers.cannot_freeze", problems=chained(problems, "clauses.and")))
     for name in names:
         customer = existing[name]
         if customer.status != FROZEN:
@@ -164,7 +164,7 @@ def _update_credit(ctx: HandlerContext, entries: list) -> dict:
     if unknown:
         problems.append(say("customers.unknown", names=unknown))
     if problems:
-        raise _fail(say("customers.cannot_rate", problems=problems))
+        raise _fail(say("customers.cannot_rate", problems=chained(problems, "clauses.and")))
     changes = []
     for name, rating in wanted.items():
         customer = existing[name]

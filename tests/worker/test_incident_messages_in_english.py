@@ -60,3 +60,37 @@ def test_an_error_stored_without_its_key_is_shown_as_it_was_stored(incident):
     site.tx(lambda s: s.execute(update(Job).values(last_error_message=None)))
     _, listing = _pages(site, instance_id, "en")
     assert CHINESE in listing and ENGLISH not in listing
+
+
+# -- a calculation's own reason for refusing its figures ---------------------------------------------------------
+@pytest.mark.parametrize(("handler", "params", "english", "chinese"), [
+    ("consolidate", {"forecasts": [{"name": "北京办事处", "region": "华北",
+                                    "forecast": [{"product": "A", "m1_qty": "很多"}, "x"]}]},
+     "Cannot consolidate the sales forecasts: 北京办事处 / A month 1 quantity: should be a number, got '很多'; "
+     "北京办事处 row 2: should be an object",
+     "无法汇总销售预测: 北京办事处 / A 第1月数量: 应为数字, 收到 '很多'; 北京办事处 第 2 行: 应为对象"),
+    ("budget_variance", {"lines": [{"item": "会议", "budget": -1, "actual": 2}], "threshold": "10%"},
+     "Cannot compute the budget variance: 会议 budget: cannot be negative",
+     "无法计算费用预算差异: 会议 预算: 不能为负数"),
+    ("credit_rating", {"figures": {"annual_sales": -5}},
+     "Cannot suggest a credit rating: annual sales cannot be negative: -5",
+     "无法建议资信等级: 年销售额 不能为负数: -5"),
+], ids=["consolidate", "variance", "rating"])
+def test_a_calculation_says_why_it_refuses_the_figures_in_the_readers_language(site_factory, handler, params,
+                                                                               english, chinese):
+    from flask import session
+
+    from engine import HandlerFailed
+    from engine.handler_api import HandlerContext
+    from web.i18n import LANG_KEY, localized
+
+    site = site_factory({"admin": [("admin", "*")]})
+    run = site.engine.handlers.get(handler)
+    with site.services.sessions() as s, pytest.raises(HandlerFailed) as caught:
+        run(HandlerContext(session=s, instance_id=1, process_id="p", version=1, element_id="e", step=None,
+                           actor=None, now=site.clock.now(), business_key=None, job_key=None), **params)
+    message = caught.value.message
+    assert str(message) == chinese
+    with site.app.test_request_context():
+        session[LANG_KEY] = "en"
+        assert localized(message) == english
