@@ -57,8 +57,10 @@ def analyse_variance(lines, threshold) -> dict:
             problems.append(say("variance.line_without_item", n=n))
             continue
         item = str(line["item"]).strip()
-        budget = read_number(line.get("budget"), say("variance.budget_of", item=item), problems, required=True)
-        actual = read_number(line.get("actual"), say("variance.actual_of", item=item), problems, required=True)
+        budget = read_number(line.get("budget"), lambda i=item: say("variance.budget_of", item=i), problems,
+                             required=True)
+        actual = read_number(line.get("actual"), lambda i=item: say("variance.actual_of", item=i), problems,
+                             required=True)
         if budget is not None and budget < 0:
             problems.append(say("variance.negative_budget", item=item))
         parsed.append((item, budget, actual, line.get("variance_note")))

@@ -22,10 +22,10 @@ AMOUNTS = tuple(f"{m}_amount" for m in MONTHS)
 FIGURES = tuple(f"{m}_{kind}" for m in MONTHS for kind in ("qty", "amount"))
 
 
-def _label(key: str, office: str, line) -> str:
-    """A figure's name in a problem: "北京办事处 / 产品A 第1月数量" (key "m1_qty")."""
+def _label(key: str, office: str, product: str | None, n: int) -> str:
+    """A figure's name in a problem: "北京办事处 / 产品A 第1月数量" (key "m1_qty"), or "… / 第 2 行 …"."""
     month, kind = key.split("_")
-    return say(f"consolidate.{kind}_of", office=office, row=line, month=month[1])
+    return say(f"consolidate.{kind}_of", office=office, row=product or say("consolidate.row", n=n), month=month[1])
 
 
 def _text(value) -> str | None:
@@ -72,8 +72,8 @@ def _detail_rows(office: dict, problems: list[str]) -> list[dict]:
             problems.append(say("consolidate.row_not_object", office=name, n=n))
             continue
         product = _text(row.get("product"))
-        line = product or say("consolidate.row", n=n)
-        figures = {key: read_number(row.get(key), _label(key, name, line), problems) for key in FIGURES}
+        figures = {key: read_number(row.get(key), lambda k=key, p=product, n=n: _label(k, name, p, n), problems)
+                   for key in FIGURES}
         if all(v is None for v in figures.values()):
             continue  # a product line the office did not forecast
         channel = _text(office.get("channel")) or _text(row.get("channel")) or UNASSIGNED_CHANNEL
