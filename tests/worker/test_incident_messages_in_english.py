@@ -4,15 +4,13 @@ Chinese text as before otherwise, also for an error stored without a key (before
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import update
 from testkit import page_text
+from worker_helpers import approval_at_its_archive
 
 from engine.store.models import Job
 
-APPROVAL = (Path(__file__).parents[1] / "fixtures" / "approval.bpmn").read_bytes()
 ENGLISH = "Filing needs a title and a kind"
 CHINESE = "备案需要 title 和 kind"
 
@@ -24,13 +22,7 @@ def incident(site_factory):
                          "admin": [("admin", "*")]})
     real_archive = site.engine.handlers.get("archive")
     site.engine.handlers.register("archive", lambda ctx, **params: real_archive(ctx, **{**params, "title": ""}))
-    site.tx(lambda s: site.engine.deploy(s, APPROVAL, "approval.bpmn", "admin"))
-    instance_id = site.tx(lambda s: site.engine.start(s, "approval", "bj", {"office": "华北/北京办事处"}))
-    (task,) = site.tx(lambda s: site.engine.inbox(s, "bj"))
-    site.tx(lambda s: site.engine.complete(s, task.id, "bj", {"amount": 1, "purpose": "会议"}))
-    (review,) = site.tx(lambda s: site.engine.inbox(s, "rm"))
-    site.tx(lambda s: site.engine.complete(s, review.id, "rm", {"decision": "approve"}))
-    return site, instance_id
+    return site, approval_at_its_archive(site)
 
 
 def _pages(site, instance_id: int, lang: str | None) -> tuple[str, str]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine import HandlerFailed
+from worker_helpers import approval_at_its_archive
 
-APPROVAL = (Path(__file__).parents[1] / "fixtures" / "approval.bpmn").read_bytes()
+from engine import HandlerFailed
 
 
 def test_an_incident_is_listed_for_administrators_and_retried_after_a_fix(site_factory):
@@ -21,12 +21,7 @@ def test_an_incident_is_listed_for_administrators_and_retried_after_a_fix(site_f
         raise HandlerFailed("档案库维护中", retryable=False)
 
     handlers.register("archive", archive_down)
-    site.tx(lambda s: site.engine.deploy(s, APPROVAL, "approval.bpmn", "admin"))
-    instance_id = site.tx(lambda s: site.engine.start(s, "approval", "bj", {"office": "华北/北京办事处"}))
-    (task,) = site.tx(lambda s: site.engine.inbox(s, "bj"))
-    site.tx(lambda s: site.engine.complete(s, task.id, "bj", {"amount": 1, "purpose": "会议"}))
-    (review,) = site.tx(lambda s: site.engine.inbox(s, "rm"))
-    site.tx(lambda s: site.engine.complete(s, review.id, "rm", {"decision": "approve"}))
+    instance_id = approval_at_its_archive(site)
 
     rm, admin = site.client("rm"), site.client("admin")
     assert rm.get("/incidents/").status_code == 403

@@ -127,6 +127,19 @@ class Site:
         return client.post(url, data={**(data or {}), "csrf_token": token}, follow_redirects=True)
 
 
+def approval_at_its_archive(site: Site) -> int:
+    """The approval process deployed and one instance taken through its two steps to its archive service task
+    (people bj and rm); its id."""
+    approval = (HERE.parent / "fixtures" / "approval.bpmn").read_bytes()
+    site.tx(lambda s: site.engine.deploy(s, approval, "approval.bpmn", "admin"))
+    instance_id = site.tx(lambda s: site.engine.start(s, "approval", "bj", {"office": "华北/北京办事处"}))
+    (task,) = site.tx(lambda s: site.engine.inbox(s, "bj"))
+    site.tx(lambda s: site.engine.complete(s, task.id, "bj", {"amount": 1, "purpose": "会议"}))
+    (review,) = site.tx(lambda s: site.engine.inbox(s, "rm"))
+    site.tx(lambda s: site.engine.complete(s, review.id, "rm", {"decision": "approve"}))
+    return instance_id
+
+
 def wait_for(condition, what: str, limit: float = 60.0):
     """Poll until `condition()` is true (a bound against hanging, not a timing assertion)."""
     give_up = time.monotonic() + limit
