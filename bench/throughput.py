@@ -16,6 +16,7 @@ takes turns with the engine, one instance each, so that both are timed on the ma
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import time
@@ -338,19 +339,19 @@ def _against_bare(row: dict, bare: Bare) -> None:
         row["above_floor_x_bare"] = row["above_floor_ms"] / figures["ms_per_step"]
 
 
-def _not_held(results: dict, kind: str, instances: int, sm13_instances: int, answers: dict) -> None:
-    """Both workloads again, every completion on an instance the engine does not hold in memory (after a restart,
-    or one another web process moved on last: with several processes, most completions)."""
-    bare = bare_seq20()
-    with database(kind) as url:
-        results["seq20"][kind] = engine_seq20(url, instances, f"seq20 {kind}, 不在内存", between=bare, held=False)
-    _against_bare(results["seq20"][kind], bare)
-    if sm13_instances:
-        bare = bare_sm13(answers, sm13_initial())
-        with database(kind) as url:
-            results["sm13"][kind] = engine_sm13(url, sm13_instances, f"SM1.3 {kind}, 不在内存", answers,
-                                                between=bare, held=False)
-        _against_bare(results["sm13"][kind], bare)
+def _measured(kind: str, workload: str, instances: int, answers: dict, held: bool) -> tuple[dict, Bare]:
+    """One engine run of `workload` ("seq20" or "sm13") on a scratch database of `kind`, in turns with bare
+    SpiffWorkflow, and its ratios against those turns; with the database's floor when the workflows are `held`
+    (db_floor replays the run on a second scratch database)."""
+    label = f"{'seq20' if workload == 'seq20' else 'SM1.3'} {kind}{'' if held else ', 不在内存'}"
+    bare = bare_seq20() if workload == "seq20" else bare_sm13(answers, sm13_initial())
+    with database(kind) as url, (database(kind) if held else contextlib.nullcontext()) as floor_url:
+        if workload == "seq20":
+            row = engine_seq20(url, instances, label, between=bare, floor_url=floor_url, held=held)
+        else:
+            row = engine_sm13(url, instances, label, answers, between=bare, floor_url=floor_url, held=held)
+    _against_bare(row, bare)
+    return row, bare
 
 
 def sm13_initial() -> dict:
@@ -372,19 +373,16 @@ def run(instances: int = 20, sm13_instances: int = 3, databases=("sqlite", "post
     pooled = {"seq20": Bare(), "sm13": Bare()}
     answers: dict = {}
     for kind in databases:
-        bare = bare_seq20()
-        with database(kind) as url, database(kind) as floor_url:
-            results["seq20"][kind] = engine_seq20(url, instances, f"seq20 {kind}", between=bare, floor_url=floor_url)
-        _against_bare(results["seq20"][kind], bare)
-        pooled["seq20"].add(bare)
-        if sm13_instances:
-            bare = bare_sm13(answers, sm13_initial())
-            with database(kind) as url, database(kind) as floor_url:
-                results["sm13"][kind] = engine_sm13(url, sm13_instances, f"SM1.3 {kind}", answers, between=bare,
-                                                    floor_url=floor_url)
-            _against_bare(results["sm13"][kind], bare)
-            pooled["sm13"].add(bare)
-        _not_held(results["not_held"], kind, instances, sm13_instances, answers)
+        # Both workloads, then both again with every completion on an instance the engine does not hold in memory
+        # (after a restart, or one another web process moved on last: with several processes, most completions).
+        for held in (True, False):
+            for workload, count in (("seq20", instances), ("sm13", sm13_instances)):
+                if not count:
+                    continue
+                row, bare = _measured(kind, workload, count, answers, held)
+                (results if held else results["not_held"])[workload][kind] = row
+                if held:
+                    pooled[workload].add(bare)
     for workload, bare in pooled.items():
         if bare.steps:
             results[workload]["spiff"] = bare.figures()
