@@ -173,13 +173,18 @@ def mapped_columns(cls, leave_out: Sequence[str] = ()) -> list[tuple[str, object
     return [(prop.key, prop.columns[0]) for prop in inspect(cls).column_attrs if prop.key not in leave_out]
 
 
+def by_name(attributes: Sequence[tuple[str, object]], values: Sequence) -> dict:
+    """A row's values read through a `DriverStatement` of `mapped_columns`, by attribute name."""
+    return {name: value for (name, _column), value in zip(attributes, values, strict=True)}
+
+
 def as_loaded(session: Session, cls, attributes: Sequence[tuple[str, object]], values: Sequence,
               unloaded: Sequence[str] = ()):
     """The session's object for a row read through a `DriverStatement`, as if the ORM had loaded it with
     `populate_existing`: one already in the session takes the values read (and forgets `unloaded`, read again
     when used); otherwise a new one joins the session as persistent, its other attributes expired."""
     mapper = inspect(cls)
-    row = {name: value for (name, _column), value in zip(attributes, values, strict=True)}
+    row = by_name(attributes, values)
     key = identity_key(cls, tuple(row[column.key] for column in mapper.primary_key))
     obj = session.identity_map.get(key)
     if obj is not None:

@@ -16,7 +16,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from ..errors import NotFound
 from ..messages import say
 from ..routing import ACTIVE_STATES, ADMIN_ROLE, ANY, CLAIMED, OPEN, Actor
-from .driver_statements import DriverStatement, as_loaded, mapped_columns, per_transaction
+from .driver_statements import DriverStatement, as_loaded, by_name, mapped_columns, per_transaction
 from .models import HumanTask, ProcessDefinition, ProcessInstance
 
 
@@ -128,7 +128,7 @@ def get_with_instance(session: Session, task_id: int) -> tuple[HumanTask | TaskR
 
 
 def _plain_or_held(session: Session, cls, plain, attributes, values, unloaded):
-    columns = {name: value for (name, _column), value in zip(attributes, values, strict=True)}
+    columns = by_name(attributes, values)
     if session.identity_map.get(identity_key(cls, columns["id"])) is not None:
         return as_loaded(session, cls, attributes, values, unloaded)
     return plain(columns)
@@ -426,7 +426,7 @@ def inbox_page(session: Session, actor: Actor, query: InboxQuery, now: datetime)
     grants = _grant_shape(actor)
     shape, sort, values = _page_parameters(grants, query, now)
     split = len(_LISTED)
-    rows = [(TaskRow({name: value for (name, _), value in zip(_LISTED, found[:split], strict=True)}), found[split])
+    rows = [(TaskRow(by_name(_LISTED, found[:split])), found[split])
             for found in _on_driver(_page_statement(*shape, sort)).all(session, values)]
     steps, counts = _steps(session, grants, now)
     if any(shape[1:]):  # a process, step or due-date filter
