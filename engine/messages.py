@@ -229,7 +229,7 @@ TEXTS = {
     "runtime.bad_scope": "范围 smflow:scope 的值不是有效的范围: {value}",
     "runtime.bad_due": "期限 smflow:due 的值 '{value}' 不是日期时间或时长 (如 'P5D')",
     # a service task's handler that failed (engine.py, handlers/): stored with the error, shown in the reader's
-    # language; a calculation's own reason (a bad figure in the process data) is given as it was found
+    # language; a calculation's {reason} is one of the messages further down
     "handler.failed": "处理程序 '{topic}' 出错: {error}",
     "handler.database_failed": "处理程序 '{topic}' 写入数据库失败: {error}",
     "handler.archive_needs": "备案需要 title 和 kind",
