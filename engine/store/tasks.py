@@ -328,15 +328,17 @@ _LISTED = [(name, column) for name, column in _TASK_ATTRIBUTES
            if name not in ("prefill", "draft", "submitted", "documentation")]
 
 
-# The inbox's statements, one per kind of user and kind of query (see _grant_shape).
+# The inbox's statements, one per kind of user and kind of query (see _grant_shape). They run on the driver's
+# cursor, into plain rows: loading the page's tasks as the ORM's objects was a sixth of an inbox request's time
+# in its web process, and SQLAlchemy's execution of the counts another sixth (bench http, 8 clients).
 @functools.lru_cache(maxsize=512)
-def _counts_statement(kinds: tuple[str, ...]):
-    return (select(func.count(), *(_tally(_due_condition(due)) for due in DUE_STATES))
-            .select_from(HumanTask).where(_inbox_terms(kinds)))
+def _counts_statement(kinds: tuple[str, ...]) -> DriverStatement:
+    return DriverStatement(select(func.count(), *(_tally(_due_condition(due)) for due in DUE_STATES))
+                           .select_from(HumanTask).where(_inbox_terms(kinds)))
 
 
 @functools.lru_cache(maxsize=512)
-def _steps_statement(kinds: tuple[str, ...]):
+def _steps_statement(kinds: tuple[str, ...]) -> DriverStatement:
     # Grouped by what the inbox index holds (process, element, due date), so that thousands of tasks are
     # counted from the index alone; each group's step number and name are then read from one of its tasks,
     # the newest (its id is in every index entry on SQLite).
@@ -344,10 +346,11 @@ def _steps_statement(kinds: tuple[str, ...]):
                      *(_tally(_due_condition(due)).label(due) for due in DUE_STATES),
                      func.max(HumanTask.id).label("newest"))
               .where(_inbox_terms(kinds)).group_by(HumanTask.process_id, HumanTask.element_id).subquery())
-    return (select(groups.c.process_id, groups.c.element_id, HumanTask.step, HumanTask.name, groups.c.n,
-                   *(groups.c[due] for due in DUE_STATES), _PROCESS_NAME)
-            .join_from(groups, HumanTask, HumanTask.id == groups.c.newest)
-            .order_by(groups.c.process_id, HumanTask.step, groups.c.element_id))
+    return DriverStatement(
+        select(groups.c.process_id, groups.c.element_id, HumanTask.step, HumanTask.name, groups.c.n,
+               *(groups.c[due] for due in DUE_STATES), _PROCESS_NAME)
+        .join_from(groups, HumanTask, HumanTask.id == groups.c.newest)
+        .order_by(groups.c.process_id, HumanTask.step, groups.c.element_id))
 
 
 def _filtered(kinds: tuple[str, ...], process: bool, element: bool, due: str | None) -> list:
@@ -379,18 +382,15 @@ def _page_statement(kinds: tuple[str, ...], process: bool, element: bool, due: s
             .order_by(*order))
 
 
-@functools.lru_cache(maxsize=1024)
-def _on_driver(statement) -> DriverStatement:
-    # The inbox's statements run on the driver's cursor, into plain rows: loading the page's tasks as the ORM's
-    # objects was a sixth of an inbox request's time in its web process, and SQLAlchemy's execution of the
-    # counts another sixth (bench http, 8 clients).
-    return DriverStatement(statement)
+@functools.lru_cache(maxsize=512)
+def _page_rows(kinds: tuple[str, ...], process: bool, element: bool, due: str | None, sort: str) -> DriverStatement:
+    return DriverStatement(_page_statement(kinds, process, element, due, sort))  # the statement: for EXPLAIN too
 
 
 def inbox_counts(session: Session, actor: Actor, now: datetime) -> InboxCounts:
     """The menu's figures: all my tasks, overdue, due within two days, without a due date (one indexed query)."""
     kinds, values = _grant_shape(actor)
-    total, overdue, soon, none = _on_driver(_counts_statement(kinds)).first(session, {**values, **_moment(now)})
+    total, overdue, soon, none = _counts_statement(kinds).first(session, {**values, **_moment(now)})
     return InboxCounts(int(total), int(overdue), int(soon), int(none))
 
 
@@ -398,7 +398,7 @@ def _steps(session: Session, grants: tuple[tuple[str, ...], dict], now: datetime
     """The processes and steps in my inbox with how many tasks each (the filters' choices), and the
     menu's counts summed from them: one pass over my tasks instead of two."""
     kinds, values = grants
-    found = _on_driver(_steps_statement(kinds)).all(session, {**values, **_moment(now)})
+    found = _steps_statement(kinds).all(session, {**values, **_moment(now)})
     steps = [{"process_id": p, "process_name": row[-1], "element_id": e, "step": s, "name": n, "count": c}
              for row in found for p, e, s, n, c in [row[:5]]]
     totals = [sum(int(row[k]) for row in found) for k in range(4, 8)]
@@ -427,7 +427,7 @@ def inbox_page(session: Session, actor: Actor, query: InboxQuery, now: datetime)
     shape, sort, values = _page_parameters(grants, query, now)
     split = len(_LISTED)
     rows = [(TaskRow(by_name(_LISTED, found[:split])), found[split])
-            for found in _on_driver(_page_statement(*shape, sort)).all(session, values)]
+            for found in _page_rows(*shape, sort).all(session, values)]
     steps, counts = _steps(session, grants, now)
     if any(shape[1:]):  # a process, step or due-date filter
         matching = int(session.scalar(_matching_statement(*shape), values) or 0)
