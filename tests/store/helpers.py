@@ -1,5 +1,7 @@
 """Small builders shared by the store tests."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import event
@@ -19,6 +21,21 @@ def add_people(session, people: dict[str, list[tuple[str, str]]]) -> None:
         org.add_user(session, login, f"用户{login}", None)
         for role, scope in grants:
             org.grant(session, login, role, scope)
+
+
+@contextmanager
+def statements_sent(db) -> Iterator[list[str]]:
+    """The statements sent on `db` while the block runs (as the cursor events see them), in order."""
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        sent.append(statement)
+
+    event.listen(db, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(db, "before_cursor_execute", record)
 
 
 def plans_of(env, work, table: str) -> list[str]:

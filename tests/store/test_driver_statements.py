@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from helpers import statements_sent
 from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -39,16 +40,8 @@ def test_a_row_written_on_the_driver_reads_back_as_one_written_by_sqlalchemy(env
 def test_many_rows_go_in_chunks_in_their_order(env):
     rows = [{"kind": f"k{n}", "at": WHEN, "actor": None, "instance_id": None, "task_id": None, "detail": {"n": n}}
             for n in range(RowsInsert.CHUNK * 2 + 7)]
-    sent: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        sent.append(statement)
-
-    event.listen(env.db, "before_cursor_execute", record)
-    try:
+    with statements_sent(env.db) as sent:
         env.tx(lambda s: RowsInsert(EVENTS, COLUMNS).run(s, rows))
-    finally:
-        event.remove(env.db, "before_cursor_execute", record)
     assert [r[0] for r in _stored(env)] == [r["kind"] for r in rows]
     assert sum(s.startswith("INSERT INTO event") for s in sent) == 3
 

@@ -1,7 +1,7 @@
 """Start, route, claim, complete and reload instances, on SQLite and PostgreSQL."""
 
 import pytest
-from helpers import add_people, fixture_bytes
+from helpers import add_people, fixture_bytes, statements_sent
 from sqlalchemy import func, select
 
 from engine.errors import Conflict, NotFound, NotPermitted, StaleAction, ValidationFailed
@@ -261,63 +261,45 @@ def test_the_instance_lock_of_a_completion_is_taken_again_in_each_transaction(en
     """Reading a task for a change locks its instance until the transaction ends; a session kept open
     across transactions (as an embedding application may keep one) reads and locks it again in the next
     one, instead of trusting what it read under a lock it no longer holds."""
-    from sqlalchemy import event
-
     from engine.store import tasks
 
     (request,) = inbox(env, "bj")
-    reads: list[str] = []
 
-    def count(conn, cursor, statement, *args):
-        if "JOIN process_instance" in statement and "human_task.id =" in statement:
-            reads.append(statement)
+    def reads(sent: list[str]) -> list[str]:
+        return [s for s in sent if "JOIN process_instance" in s and "human_task.id =" in s]
 
-    event.listen(env.db, "before_cursor_execute", count)
-    try:
-        with env.sessions() as session:
-            held = tasks.get_with_instance(session, request[0])  # held: the session keeps it
-            assert tasks.get_with_instance(session, request[0]) == held  # locked already
-            assert len(reads) == 1
-            session.commit()
-            task, instance = tasks.get_with_instance(session, request[0])
-            assert (task.id, instance.id) == (held[0].id, held[1].id) and task is not held[0]  # the same rows…
-            assert len(reads) == 2  # …read (and locked) again
-            if env.db.dialect.name == "postgresql":
-                assert all("FOR UPDATE OF process_instance" in r for r in reads)
-    finally:
-        event.remove(env.db, "before_cursor_execute", count)
+    with statements_sent(env.db) as sent, env.sessions() as session:
+        held = tasks.get_with_instance(session, request[0])  # held: the session keeps it
+        assert tasks.get_with_instance(session, request[0]) == held  # locked already
+        assert len(reads(sent)) == 1
+        session.commit()
+        task, instance = tasks.get_with_instance(session, request[0])
+        assert (task.id, instance.id) == (held[0].id, held[1].id) and task is not held[0]  # the same rows…
+        assert len(reads(sent)) == 2  # …read (and locked) again
+        if env.db.dialect.name == "postgresql":
+            assert all("FOR UPDATE OF process_instance" in r for r in reads(sent))
 
 
 def test_a_step_sets_status_and_end_only_when_they_change(env, started):
     """SQLite rewrites an index page for each indexed column an UPDATE sets, even to the value it had: a step
     that leaves the instance running, with no timer, writes its state and revision alone."""
-    from sqlalchemy import event
-
     from engine.store.models import ProcessInstance
 
-    updates: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        if "UPDATE process_instance SET" in statement:  # on PostgreSQL after the step's events (WITH events AS …)
-            updates.append(statement[statement.index("UPDATE process_instance SET"):].split(" WHERE ")[0])
-
     def complete(task_id, login, data):
-        updates.clear()
-        env.tx(lambda s: env.engine.complete(s, task_id, login, data))
-        (update,) = updates
+        with statements_sent(env.db) as sent:
+            env.tx(lambda s: env.engine.complete(s, task_id, login, data))
+        # on PostgreSQL after the step's events (WITH events AS …)
+        (update,) = [s[s.index("UPDATE process_instance SET"):].split(" WHERE ")[0]
+                     for s in sent if "UPDATE process_instance SET" in s]
         return update
 
-    event.listen(env.db, "before_cursor_execute", record)
-    try:
-        (task,) = inbox(env, "bj")
-        step = complete(task[0], "bj", REQUEST)
-        assert "state=" in step and "revision=" in step
-        assert not any(column in step for column in ("status=", "next_timer_at=", "ended_at="))
-        (review,) = inbox(env, "rm_n")
-        last = complete(review[0], "rm_n", {"decision": "approve"})
-        assert "status=" in last and "ended_at=" in last and "next_timer_at=" not in last
-    finally:
-        event.remove(env.db, "before_cursor_execute", record)
+    (task,) = inbox(env, "bj")
+    step = complete(task[0], "bj", REQUEST)
+    assert "state=" in step and "revision=" in step
+    assert not any(column in step for column in ("status=", "next_timer_at=", "ended_at="))
+    (review,) = inbox(env, "rm_n")
+    last = complete(review[0], "rm_n", {"decision": "approve"})
+    assert "status=" in last and "ended_at=" in last and "next_timer_at=" not in last
     stored = env.tx(lambda s: s.get(ProcessInstance, started))
     assert stored.status == "completed" and stored.ended_at == env.clock.now() and stored.revision == 3
 
@@ -343,22 +325,12 @@ def test_a_steps_events_go_in_with_its_state_and_not_without_it(env, started):
     """On PostgreSQL a step's audit events are written by the statement that writes its state (one round trip
     less); on SQLite by their own. Either way they are stored in the order they happened, and an update that
     loses the revision race takes them back with it."""
-    from sqlalchemy import event
-
     from engine.store.models import ProcessInstance
 
-    sent: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        if "process_instance SET" in statement or "INSERT INTO event" in statement:
-            sent.append(statement)
-
     (task,) = inbox(env, "bj")
-    event.listen(env.db, "before_cursor_execute", record)
-    try:
+    with statements_sent(env.db) as all_sent:
         env.tx(lambda s: env.engine.complete(s, task[0], "bj", REQUEST))
-    finally:
-        event.remove(env.db, "before_cursor_execute", record)
+    sent = [s for s in all_sent if "process_instance SET" in s or "INSERT INTO event" in s]
     if env.db.dialect.name == "postgresql":
         (together,) = sent
         assert together.startswith("WITH events AS") and "UPDATE process_instance SET" in together
@@ -386,28 +358,18 @@ def test_an_instance_no_process_holds_is_read_with_its_open_tasks_in_one_stateme
     rebuilt from its state; the open and claimed tasks it needs for syncing come with the state, so the
     completion sends no query for them, and the task still open in the other branch is neither cancelled nor
     created again."""
-    from sqlalchemy import event
-
     env.tx(lambda s: add_people(s, {"m": [("市场总监", "*")], "sd": [("销售总监", "*")]}))
     env.tx(lambda s: env.engine.deploy(s, fixture_bytes("parallel.bpmn"), "p.bpmn", None))
     instance_id = env.tx(lambda s: env.engine.start(s, "parallel", "m"))
     (market,) = env.tx(lambda s: env.engine.inbox(s, "m"))
     (sales,) = env.tx(lambda s: env.engine.inbox(s, "sd"))
     env.tx(lambda s: env.engine.claim(s, sales.id, "sd"))
-    sent: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        sent.append(" ".join(statement.split()))
-
     for task, login, data, forget in ((market, "m", {"market_note": "市场意见"}, env.restart),
                                       (sales, "sd", {"sales_note": "销售意见"}, lambda: env.engine.forget_workflows())):
         forget()
-        sent.clear()
-        event.listen(env.db, "before_cursor_execute", record)
-        try:
+        with statements_sent(env.db) as raw:
             env.tx(lambda s, t=task, u=login, d=data: env.engine.complete(s, t.id, u, d))
-        finally:
-            event.remove(env.db, "before_cursor_execute", record)
+        sent = [" ".join(statement.split()) for statement in raw]
         assert len([s for s in sent if s.startswith("SELECT process_instance.state")]) == 1
         assert not [s for s in sent if s.startswith("SELECT human_task.task_guid, human_task.id FROM")]
     rows = env.tx(lambda s: s.execute(select(HumanTask.id, HumanTask.state)
